@@ -1,0 +1,1 @@
+"""Out-of-kernel autograder for the course (hidden checks, references, nbgrader pipeline)."""

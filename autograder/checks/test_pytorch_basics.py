@@ -1,0 +1,315 @@
+"""Hidden checks for assignment 01_pytorch_basics.
+
+Run by :mod:`autograder.runner` in a fresh process; ``student`` is the namespace
+of the submitted notebook's setup and solution cells. One ``task`` marker per
+graded test cell (grade_id ``test_<task>``); each test function is one check.
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from autograder.compare import check_number, check_tensor, check_true, describe, fail
+from autograder.references import pytorch_basics as ref
+
+FLOAT_DTYPES = [torch.float32, torch.float64]
+
+
+def batches(n=50, batch_size=16, seed=0, device="cpu", shape=(1, 28, 28), classes=10):
+    """A deterministic loader whose last batch is smaller than the others."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *shape, generator=g)
+    y = torch.randint(0, classes, (n,), generator=g)
+    return DataLoader(TensorDataset(x.to(device), y.to(device)), batch_size=batch_size, shuffle=False)
+
+
+def make_student_model(student, device):
+    try:
+        model = student.FirstNet(28 * 28)
+    except TypeError:
+        model = student.FirstNet()
+    if not isinstance(model, nn.Module):
+        fail(f"FirstNet(784) should create an nn.Module, got {describe(model)}")
+    return model.to(device)
+
+
+def twin_models(student, device, seed=0):
+    """The student's FirstNet and the reference, with identical weights."""
+    model = make_student_model(student, device)
+    torch.manual_seed(seed)
+    reference = ref.FirstNet().to(device)
+    try:
+        model.load_state_dict(reference.state_dict())
+    except RuntimeError as exc:
+        fail(
+            "could not copy reference weights into your FirstNet; it needs layers fc0 (784->1000), "
+            f"fc1 (1000->50) and fc2 (50->10) and no other parameters. PyTorch said: {str(exc).splitlines()[0]}"
+        )
+    return model, reference
+
+
+def reference_pair(device, seed=0):
+    """Two reference FirstNets with identical weights: checks of train_epoch and evaluate use these,
+    so a mistake in the student's FirstNet does not cost points twice."""
+    torch.manual_seed(seed)
+    model = ref.FirstNet().to(device)
+    return model, copy.deepcopy(model)
+
+
+# --- tensors ------------------------------------------------------------------------------------
+@pytest.mark.task("tensors")
+def test_one_hot(student, device):
+    labels = torch.tensor([3, 0, 4, 4, 1, 2, 0], device=device)
+    got = student.one_hot(labels, 5)
+    expected = ref.one_hot(labels, 5)
+    check_tensor(
+        got, expected, "one_hot(tensor([3, 0, 4, 4, 1, 2, 0]), 5)",
+        mistakes={"the matrix is transposed: row i must be the one-hot vector of labels[i]": expected.T},
+    )
+    check_tensor(student.one_hot(labels[:1], 1 + 3), ref.one_hot(labels[:1], 4), "one_hot(tensor([3]), 4)")
+
+
+@pytest.mark.task("tensors")
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+def test_pairwise_sq_distances(student, device, dtype):
+    g = torch.Generator().manual_seed(1)
+    for n, m, d in [(5, 4, 3), (1, 6, 2), (7, 1, 5)]:
+        a = torch.randn(n, d, generator=g, dtype=dtype).to(device)
+        b = torch.randn(m, d, generator=g, dtype=dtype).to(device)
+        expected = ref.pairwise_sq_distances(a, b)
+        check_tensor(
+            student.pairwise_sq_distances(a, b), expected,
+            f"pairwise_sq_distances(a, b) with a of shape {(n, d)} and b of shape {(m, d)}, {dtype}",
+            rtol=1e-4, atol=1e-5,
+            mistakes={
+                "the square root was taken: return squared distances": ref.pairwise_distances_not_squared(a, b),
+                "the result is transposed: entry [i, j] is the distance between a[i] and b[j]": expected.T,
+            },
+        )
+
+
+# --- mean_std -----------------------------------------------------------------------------------
+def _check_mean_std(student, loader, what):
+    got = student.mean_std(loader)
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        fail(f"{what}: expected a pair (mean, std), got {describe(got)}")
+    mean, std = ref.mean_std(loader)
+    mistakes = ref.mean_std_mistakes(loader)
+    check_number(got[0], mean, f"{what}: the mean", rtol=1e-6, atol=1e-8,
+                 mistakes={cause: pair[0] for cause, pair in mistakes.items() if abs(pair[0] - mean) > 1e-6})
+    check_number(got[1], std, f"{what}: the std", rtol=1e-6, atol=1e-8,
+                 mistakes={cause: pair[1] for cause, pair in mistakes.items()})
+
+
+@pytest.mark.task("mean_std")
+def test_mean_std_uneven_batches(student):
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(50, 1, 6, 6, generator=g) ** 3  # skewed, like mostly-black digit images
+    x[:10] *= 0.2  # images differ, so per-image and per-batch statistics are wrong
+    loader = DataLoader(TensorDataset(x, torch.zeros(50, dtype=torch.long)), batch_size=16, shuffle=False)
+    _check_mean_std(student, loader, "mean_std on 50 images in batches of 16, 16, 16 and 2")
+
+
+@pytest.mark.task("mean_std")
+def test_mean_std_single_batch_float64(student):
+    x = torch.linspace(0, 1, 2 * 3 * 3, dtype=torch.float64).reshape(2, 1, 3, 3)
+    loader = [(x, torch.zeros(2, dtype=torch.long))]
+    _check_mean_std(student, loader, "mean_std on one float64 batch of 2 images")
+
+
+@pytest.mark.task("mean_std")
+def test_mean_std_on_digits(student):
+    import course
+    from torchvision import transforms
+
+    split = course.load_mnist(train=True, download=False).subset(1000, seed=0)
+    loader = DataLoader(split.to_dataset(transforms.ToTensor()), batch_size=128, shuffle=False)
+    _check_mean_std(student, loader, "mean_std on 1,000 MNIST training digits scaled to [0, 1]")
+
+
+# --- firstnet -----------------------------------------------------------------------------------
+@pytest.mark.task("firstnet")
+def test_firstnet_layers(student):
+    model = make_student_model(student, "cpu")
+    for name, (fan_in, fan_out) in {"fc0": (784, 1000), "fc1": (1000, 50), "fc2": (50, 10)}.items():
+        layer = getattr(model, name, None)
+        if not isinstance(layer, nn.Linear):
+            fail(f"FirstNet needs an nn.Linear attribute `{name}` ({fan_in} -> {fan_out}); found {describe(layer)}")
+        if (layer.in_features, layer.out_features) != (fan_in, fan_out):
+            fail(f"FirstNet.{name} should map {fan_in} -> {fan_out} features, "
+                 f"yours maps {layer.in_features} -> {layer.out_features}")
+    count = sum(p.numel() for p in model.parameters())
+    check_true(count == 835_560, f"FirstNet should have 835,560 parameters, yours has {count:,}")
+
+
+@pytest.mark.task("firstnet")
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+def test_firstnet_forward(student, device, dtype):
+    model, reference = twin_models(student, device)
+    model, reference = model.to(dtype), reference.to(dtype)
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(3), dtype=dtype).to(device)
+    with torch.no_grad():
+        got = model(x)
+        expected = reference(x)
+    check_tensor(got, expected, f"FirstNet output for a batch of 8 images (8, 1, 28, 28), {dtype}",
+                 rtol=1e-4, atol=1e-5, mistakes=ref.firstnet_mistakes(reference, x))
+
+
+@pytest.mark.task("firstnet")
+def test_firstnet_accepts_flat_and_image_batches(student, device):
+    model = make_student_model(student, device)
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(4)).to(device)
+    with torch.no_grad():
+        from_images = model(x)
+        check_true(isinstance(from_images, torch.Tensor) and tuple(from_images.shape) == (5, 10),
+                   f"FirstNet on a batch of shape (5, 1, 28, 28) should return shape (5, 10), got {describe(from_images)}")
+        check_tensor(model(x.reshape(5, 784)), from_images,
+                     "FirstNet on the same 5 images given flat, shape (5, 784), compared with shape (5, 1, 28, 28)",
+                     rtol=1e-5, atol=1e-6)
+        single = model(x[0])
+        check_true(tuple(single.shape) == (1, 10),
+                   f"FirstNet on one image of shape (1, 28, 28) should return shape (1, 10), got {describe(single)}")
+
+
+# --- train_epoch --------------------------------------------------------------------------------
+class ModeProbe(nn.Module):
+    """A tiny model that records whether it was called in training mode and with autograd on."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, 10)
+        self.calls = []
+
+    def forward(self, x):
+        self.calls.append((self.training, torch.is_grad_enabled()))
+        return F.log_softmax(self.fc(x.reshape(len(x), -1)), dim=1)
+
+
+@pytest.mark.task("train_epoch")
+def test_train_epoch_matches_reference(student, device):
+    model, reference = reference_pair(device)
+    loader = batches(device="cpu")
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    mistakes = {}
+    for cause, kwargs in {
+        "optimizer.zero_grad() is not called each batch, so gradients accumulate": {"zero_grad": False},
+        "the loss uses reduction='sum', so the step is batch-size times too large": {"reduction": "sum"},
+    }.items():
+        twin = copy.deepcopy(reference)
+        ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device, **kwargs)
+        mistakes[cause] = twin.fc2.weight.detach()
+    got = student.train_epoch(model, loader, opt, device)
+    expected = ref.train_epoch(reference, loader, ref_opt, device)
+    check_tensor(model.fc2.weight.detach(), reference.fc2.weight.detach(),
+                 "fc2.weight after one epoch of SGD (lr=0.1) on 50 samples in batches of 16",
+                 rtol=1e-4, atol=1e-6, mistakes=mistakes)
+    losses = {}
+    for cause, report in {
+        "the loss of the last batch was returned, not the mean over the epoch": "last",
+        "the batch means were averaged; weight each batch by its size (the last batch is smaller)": "batch_mean",
+    }.items():
+        twin = reference_pair(device)[1]
+        losses[cause] = ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device,
+                                        report=report)
+    check_number(got, expected, "the mean training loss train_epoch returned", rtol=1e-4, atol=1e-6,
+                 mistakes=losses)
+
+
+@pytest.mark.task("train_epoch")
+def test_train_epoch_uses_train_mode(student, device):
+    model = ModeProbe().to(device).eval()
+    student.train_epoch(model, batches(n=20, batch_size=8), torch.optim.SGD(model.parameters(), lr=0.01), device)
+    check_true(len(model.calls) == 3, f"train_epoch should call the model once per batch (3 batches), "
+                                      f"it called it {len(model.calls)} times")
+    check_true(all(training for training, _ in model.calls),
+               "the model was in eval mode during training: call model.train() at the start of train_epoch "
+               "(dropout and batch norm behave differently in the two modes)")
+
+
+@pytest.mark.task("train_epoch")
+def test_train_epoch_returns_float_and_updates_in_place(student, device):
+    model, _ = reference_pair(device)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = student.train_epoch(model, batches(n=20, batch_size=8), torch.optim.SGD(model.parameters(), lr=0.1),
+                                 device)
+    check_true(isinstance(result, float), f"train_epoch should return a Python float (use .item()), got {describe(result)}")
+    changed = any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
+    check_true(changed, "the model's parameters did not change: call loss.backward() and optimizer.step()")
+
+
+# --- evaluate -----------------------------------------------------------------------------------
+@pytest.mark.task("evaluate")
+def test_evaluate_matches_reference(student, device):
+    model, reference = reference_pair(device)
+    with torch.no_grad():  # spread the predictions over several classes
+        for m in (model, reference):
+            m.fc2.bias.copy_(torch.linspace(-1, 1, 10, device=device))
+    loader = batches(n=50, batch_size=16, seed=6)
+    got = student.evaluate(model, loader, device)
+    expected = ref.evaluate(reference, loader, device)
+    if not isinstance(got, dict) or not {"loss", "accuracy", "confusion"} <= set(got):
+        fail(f"evaluate should return a dict with keys 'loss', 'accuracy' and 'confusion', got {describe(got)}")
+    check_number(got["loss"], expected["loss"], "evaluate(...)['loss'] on 50 samples in batches of 16",
+                 rtol=1e-4, mistakes={
+                     "the batch mean losses were averaged; sum the losses (reduction='sum') and divide by the "
+                     "number of samples": ref.evaluate_batch_mean_loss(reference, loader, device)})
+    check_number(got["accuracy"], expected["accuracy"], "evaluate(...)['accuracy']", rtol=1e-6, mistakes={
+        "accuracy is reported in percent; return a fraction between 0 and 1": 100 * expected["accuracy"]})
+    confusion = got["confusion"]
+    if isinstance(confusion, torch.Tensor):
+        confusion = confusion.cpu()
+    check_tensor(confusion, expected["confusion"], "evaluate(...)['confusion'] (rows: true class, columns: predicted)",
+                 check_device=False, mistakes={
+                     "the confusion matrix is transposed: rows must be the true class, columns the prediction":
+                         expected["confusion"].T})
+
+
+@pytest.mark.task("evaluate")
+def test_evaluate_eval_mode_without_gradients(student, device):
+    model = ModeProbe().to(device).train()
+    student.evaluate(model, batches(n=20, batch_size=8), device)
+    check_true(bool(model.calls), "evaluate never called the model")
+    check_true(not any(training for training, _ in model.calls),
+               "the model was in training mode during evaluation: call model.eval() first")
+    check_true(not any(grad for _, grad in model.calls),
+               "autograd was recording during evaluation: wrap the loop in `with torch.no_grad():`")
+    check_true(all(p.grad is None for p in model.parameters()), "evaluate computed gradients; it must not")
+
+
+# --- trained accuracy ---------------------------------------------------------------------------
+ACCURACY_TARGET = 0.90  # the reference reaches 92-93% with seeds 0-3
+EPOCHS = 3
+
+
+@pytest.mark.task("trained_accuracy")
+def test_trained_firstnet_reaches_target(student):
+    """Train the student's FirstNet with the student's train_epoch: 3 epochs on 4,000 digits."""
+    import course
+
+    root = "/nonexistent-so-the-fixed-offline-split-is-used"
+    train = course.load_mnist(train=True, root=root, download=False)
+    test = course.load_mnist(train=False, root=root, download=False)
+    x, y = course.to_tensors(train, device="cpu")
+    xt, yt = course.to_tensors(test, device="cpu")
+    torch.manual_seed(0)
+    model = make_student_model(student, "cpu")
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
+    for _ in range(EPOCHS):
+        student.train_epoch(model, loader, opt, "cpu")
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        fail(f"training diverged: after {EPOCHS} epochs your FirstNet's parameters contain NaN or inf "
+             "(check train_epoch: are gradients cleared every batch?)")
+    result = ref.evaluate(model, DataLoader(TensorDataset(xt, yt), batch_size=500), "cpu")
+    acc = result["accuracy"]
+    check_true(
+        acc >= ACCURACY_TARGET,
+        f"after {EPOCHS} epochs of SGD (lr=0.05, momentum=0.9, batch 64) on {len(y):,} digits, your FirstNet reaches "
+        f"{acc:.1%} accuracy on the {len(yt):,} test digits; at least {ACCURACY_TARGET:.0%} is needed",
+    )

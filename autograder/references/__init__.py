@@ -1,0 +1,1 @@
+"""Reference implementations the hidden checks compare against (never shipped to students)."""

@@ -1,0 +1,100 @@
+"""Build submissions from the release: a correct one, an untouched one, and ones with typical mistakes.
+
+The demo places these as students' submissions and the tests autograde them; a
+mistake is a textual edit of one answer cell of the instructor's solution, with
+the task it should cost points in and a phrase the feedback must contain.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder.notebook import read_notebook
+
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    cell: str  # grade_id of the answer cell to edit
+    old: str  # text in the solution that the mistake replaces (must occur exactly once)
+    new: str
+    task: str  # the task whose checks must catch it
+    feedback: str  # a phrase the feedback must contain
+
+
+MISTAKES: dict[str, list[Mistake]] = {
+    "01_pytorch_basics": [
+        Mistake("relu_on_logits", "firstnet",
+                "return F.log_softmax(self.fc2(x), dim=1)", "return F.log_softmax(F.relu(self.fc2(x)), dim=1)",
+                "firstnet", "ReLU applied to the logits"),
+        Mistake("no_zero_grad", "train_epoch",
+                "        optimizer.zero_grad()\n", "",
+                "train_epoch", "zero_grad() is not called"),
+        Mistake("unbiased_std", "mean_std",
+                "return mean, (total_sq / count - mean**2) ** 0.5",
+                "return mean, ((total_sq - count * mean**2) / (count - 1)) ** 0.5",
+                "mean_std", "unbiased (N-1) std"),
+        Mistake("confusion_transposed", "evaluate",
+                "confusion[t, p] += 1", "confusion[p, t] += 1",
+                "evaluate", "confusion matrix is transposed"),
+        Mistake("distances_not_squared", "tensors",
+                "return (diff * diff).sum(dim=2)", "return (diff * diff).sum(dim=2).sqrt()",
+                "tensors", "square root was taken"),
+        Mistake("eval_mode_missing", "evaluate",
+                "    model.eval()\n", "",
+                "evaluate", "call model.eval()"),
+        Mistake("last_batch_loss", "train_epoch",
+                "return total / count", "return loss.item()",
+                "train_epoch", "loss of the last batch"),
+    ],
+}
+
+
+def strip_solution_markers(source: str) -> str:
+    return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
+
+
+def answer_sources(solution_nb) -> dict[str, str]:
+    """grade_id -> the instructor's answer, markers removed, for every answer cell."""
+    out = {}
+    for cell in solution_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution"):
+            out[meta["grade_id"]] = strip_solution_markers(cell.source)
+    return out
+
+
+def apply_mistake(answers: dict[str, str], mistake: Mistake) -> dict[str, str]:
+    source = answers[mistake.cell]
+    if source.count(mistake.old) != 1:
+        raise ValueError(f"mistake {mistake.name!r}: the text to replace occurs {source.count(mistake.old)} times "
+                         f"in answer cell {mistake.cell!r} (expected once); update MISTAKES after editing the solution")
+    return {**answers, mistake.cell: source.replace(mistake.old, mistake.new)}
+
+
+def fill(release_nb, answers: dict[str, str]):
+    """A copy of the released notebook with its answer cells replaced by ``answers``."""
+    nb = copy.deepcopy(release_nb)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def make_submission(release_path: Path, solution_path: Path, mistakes: list[Mistake] = ()):
+    """The release filled with the instructor's answers, with ``mistakes`` applied."""
+    answers = answer_sources(read_notebook(solution_path))
+    for mistake in mistakes:
+        answers = apply_mistake(answers, mistake)
+    return fill(read_notebook(release_path), answers)
+
+
+def write(nb, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))

@@ -1,0 +1,1 @@
+"""Helpers for the course notebooks: data, devices, training loops and plots."""
