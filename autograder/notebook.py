@@ -18,6 +18,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import nbformat
+import nbformat.reader
 
 
 class NotebookError(ValueError):
@@ -69,7 +70,7 @@ def read_notebook(path: str | Path):
         raise NotebookError(f"{path}: the file is empty")
     try:
         nb = nbformat.read(str(path), as_version=4)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
         raise NotebookError(f"{path}: not valid JSON ({exc}); was the notebook saved completely?") from exc
     except Exception as exc:  # nbformat raises several types for non-notebooks
         raise NotebookError(f"{path}: not a Jupyter notebook ({exc})") from exc

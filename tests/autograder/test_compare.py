@@ -1,0 +1,58 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograder.compare import CheckFailure, check_number, check_tensor
+
+
+def message(fn, *args, **kw) -> str:
+    with pytest.raises(CheckFailure) as info:
+        fn(*args, **kw)
+    return str(info.value)
+
+
+def test_equal_tensors_pass():
+    check_tensor(torch.ones(3), torch.ones(3), "x")
+
+
+def test_shape_dtype_device_and_type_are_named():
+    assert "expected shape (3,), got (2,)" in message(check_tensor, torch.ones(2), torch.ones(3), "x")
+    assert "expected dtype torch.float32, got torch.float64" in message(
+        check_tensor, torch.ones(3, dtype=torch.float64), torch.ones(3), "x")
+    assert "expected a tensor, got list" in message(check_tensor, [1.0], torch.ones(1), "x")
+
+
+def test_first_differing_element_is_reported():
+    got = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
+    text = message(check_tensor, got, torch.tensor([[1.0, 2.0], [3.0, 4.0]]), "result")
+    assert "1 of 4 elements differ; first at index [1, 1]: expected 4, got 5" in text
+
+
+def test_known_mistake_is_named():
+    expected = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    text = message(check_tensor, expected.T, expected, "m", mistakes={"it is transposed": expected.T})
+    assert "Likely cause: it is transposed" in text
+
+
+def test_nan_is_reported():
+    assert "NaN or inf" in message(check_tensor, torch.tensor([float("nan")]), torch.tensor([1.0]), "x")
+
+
+def test_numbers():
+    check_number(torch.tensor(0.5), 0.5, "x")
+    assert "expected 0.5, got 50" in message(check_number, 50.0, 0.5, "acc", mistakes={"percent": 50.0})
+    assert "Likely cause: percent" in message(check_number, 50.0, 0.5, "acc", mistakes={"percent": 50.0})
+    assert "expected a number" in message(check_number, "0.5", 0.5, "x")
+    assert "expected a number" in message(check_number, True, 1.0, "x")
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6), st.data())
+def test_first_difference_points_at_a_real_difference(rows, cols, data):
+    expected = torch.zeros(rows, cols)
+    i, j = data.draw(st.integers(0, rows - 1)), data.draw(st.integers(0, cols - 1))
+    got = expected.clone()
+    got[i, j] = 1.0
+    text = message(check_tensor, got, expected, "x")
+    assert f"first at index [{i}, {j}]: expected 0, got 1" in text

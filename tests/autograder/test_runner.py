@@ -1,0 +1,69 @@
+"""The grading process on its own: time limits, crashes and cell errors, with a tiny checks module."""
+import textwrap
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder.assignments import Assignment
+from autograder.runner import format_task, run_checks
+
+pytestmark = pytest.mark.slow
+
+CHECKS = '''
+import pytest
+from autograder.compare import check_number
+
+@pytest.mark.task("add")
+def test_add(student):
+    check_number(student.add(2, 3), 5.0, "add(2, 3)")
+
+@pytest.mark.task("add")
+def test_add_negative(student):
+    check_number(student.add(-2, -3), -5.0, "add(-2, -3)")
+
+@pytest.mark.task("loop")
+def test_loop(student):
+    student.loop()
+'''
+
+
+def notebook(*sources):
+    meta = {"nbgrader": {"solution": True, "grade": False, "locked": False, "grade_id": "a", "schema_version": 3}}
+    return new_notebook(cells=[new_code_cell(textwrap.dedent(s), metadata=meta) for s in sources])
+
+
+@pytest.fixture
+def assignment(tmp_path):
+    path = tmp_path / "test_tiny.py"
+    path.write_text(CHECKS)
+    return Assignment("tiny", "tiny.ipynb", str(path))
+
+
+def test_partial_credit_and_time_limit_per_check(assignment):
+    nb = notebook("def add(a, b):\n    return a + b if a > 0 else 0", "def loop():\n    while True:\n        pass")
+    report = run_checks(nb, assignment, check_timeout=2)
+    assert report.task("add").fraction == 0.5
+    text, score = format_task(report, "add", 2)
+    assert score == 1 and "add(-2, -3): expected -5, got 0" in text
+    assert "did not finish in time" in report.task("loop").checks[0].message
+
+
+def test_student_exception_names_the_cell_and_line(assignment):
+    report = run_checks(notebook("def add(a, b):\n    return a + undefined_name"), assignment, check_timeout=5)
+    message = report.task("add").checks[0].message
+    assert "NameError" in message and "cell 1 (a), line 2" in message and "return a + undefined_name" in message
+
+
+def test_cell_that_exits_or_loops_does_not_stop_grading(assignment):
+    report = run_checks(
+        notebook("import sys\nsys.exit(3)", "def add(a, b):\n    return a + b", "raise KeyboardInterrupt"),
+        assignment, check_timeout=5,
+    )
+    assert report.task("add").fraction == 1
+    assert [e["error"].split(":")[0] for e in report.cell_errors] == ["SystemExit", "KeyboardInterrupt"]
+
+
+def test_whole_run_time_out_scores_zero_with_a_reason(assignment):
+    report = run_checks(notebook("import time\ntime.sleep(30)"), assignment, timeout=3)
+    text, score = format_task(report, "add", 2)
+    assert score == 0 and "did not finish within 3 s" in text

@@ -1,0 +1,115 @@
+"""The instructor pipeline through real nbgrader: release, autograde, feedback, export.
+
+The scores of the demo's three students are compared with a golden file
+(tests/golden/demo_scores.json); after a deliberate change to checks, points or
+mistakes, regenerate it with UPDATE_GOLDEN=1 and review the diff.
+"""
+import csv
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.demo import STUDENTS, demo_mistakes, run_demo, task_losses
+from autograder.release import assignment_ids
+from tests.test_release import check_lines, leaks
+
+GOLDEN = Path(__file__).parent / "golden" / "demo_scores.json"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("course")
+    submitted_hashes = {}
+    from autograder import demo
+
+    original = demo.place_submissions
+
+    def place_and_hash(folder, assignment_id):  # remember what students submitted
+        original(folder, assignment_id)
+        for p in (folder / "submitted").rglob("*.ipynb"):
+            submitted_hashes[p] = hashlib.sha256(p.read_bytes()).hexdigest()
+
+    demo.place_submissions = place_and_hash
+    try:
+        assert run_demo(workdir) == 0
+    finally:
+        demo.place_submissions = original
+    return workdir, submitted_hashes
+
+
+def cell_scores(workdir: Path) -> dict:
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}", "odl-pytorch") as gb:
+        for assignment_id in assignment_ids(workdir / "solutions"):
+            for student in STUDENTS:
+                sub = gb.find_submission(assignment_id, student.id)
+                out[f"{student.id}/{assignment_id}"] = {
+                    g.name: g.score for nb in sub.notebooks for g in nb.grades
+                }
+    return out
+
+
+def test_scores_match_the_golden_file(course):
+    workdir, _ = course
+    scores = cell_scores(workdir)
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(scores, indent=2, sort_keys=True) + "\n")
+    assert scores == json.loads(GOLDEN.read_text())
+
+
+def test_solution_full_marks_untouched_zero(course):
+    workdir, _ = course
+    rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader((workdir / "grades.csv").open())}
+    for assignment_id in assignment_ids(workdir / "solutions"):
+        solution = rows[("solution", assignment_id)]
+        assert float(solution["score"]) == float(solution["max_score"]) > 0
+        assert float(rows[("untouched", assignment_id)]["score"]) == 0
+        assert task_losses(workdir, assignment_id, "solution") == []
+
+
+def test_mistakes_lose_points_where_made_and_feedback_names_them(course):
+    workdir, _ = course
+    for assignment_id in assignment_ids(workdir / "solutions"):
+        lost = {entry.split()[0] for entry in task_losses(workdir, assignment_id, "mistakes")}
+        html = next((workdir / "feedback" / "mistakes" / assignment_id).glob("*.html")).read_text()
+        for mistake in demo_mistakes(assignment_id):
+            assert mistake.task in lost, mistake.name
+            assert mistake.feedback in html, mistake.name
+
+
+def test_feedback_and_graded_notebooks_leak_nothing(course):
+    """No hidden check source or hidden region reaches anyone; the untouched release's feedback
+    (no student code in it) shows no solution or reference line either. Students who wrote code
+    see their own lines, which naturally share idioms with the reference."""
+    workdir, _ = course
+    for assignment_id in assignment_ids(workdir / "solutions"):
+        for student in STUDENTS:
+            for path in [*(workdir / "feedback" / student.id / assignment_id).glob("*.html"),
+                         *(workdir / "autograded" / student.id / assignment_id).glob("*.ipynb")]:
+                text = path.read_text()
+                if student.id == "untouched":
+                    found = leaks(text, assignment_id)
+                else:
+                    found = [line for line in check_lines() if line in text]
+                    found += [m for m in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS") if m in text]
+                assert not found, f"{path}: {found[:3]}"
+
+
+def test_graded_test_cells_have_no_stderr_and_submissions_are_untouched(course):
+    workdir, hashes = course
+    for path in (workdir / "autograded").rglob("*.ipynb"):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta.get("solution"):
+                assert not [o for o in cell.outputs if o.get("name") == "stderr"], path
+    assert hashes
+    for p, digest in hashes.items():
+        assert hashlib.sha256(p.read_bytes()).hexdigest() == digest, f"{p} was modified by grading"
