@@ -1,1 +1,59 @@
-"""Helpers for the course notebooks: data, devices, training loops and plots."""
+"""Helpers for the course notebooks: data, devices, training loops and plots.
+
+    import course
+    device = course.get_device()
+    train_loader, test_loader = course.fast_loaders("mnist", device=device)
+
+Lecture 01 (Tensors): :func:`get_device`, :func:`available_devices`, :func:`seed_everything`.
+Lecture 02 (Loading MNIST, training and testing loops): :func:`load_mnist`,
+:func:`load_fashion_mnist`, :class:`ImageSplit`, :func:`mnist_loaders`,
+:func:`fast_loaders`, :class:`TensorLoader`, :func:`to_tensors`, :func:`fit`,
+:func:`evaluate`, :class:`History`, :func:`plot_history`, :func:`show_images`.
+Lecture 03+ (Optimizers): :mod:`course.surfaces`, :func:`plot_loss_surface`.
+
+matplotlib and torchvision are imported only when a function needs them.
+"""
+
+from . import surfaces
+from .data import (
+    FASHION_MNIST_MEAN,
+    FASHION_MNIST_STD,
+    MNIST_MEAN,
+    MNIST_STD,
+    DatasetUnavailable,
+    ImageSplit,
+    TensorLoader,
+    fast_loaders,
+    load_fashion_mnist,
+    load_mnist,
+    mnist_loaders,
+    to_tensors,
+)
+from .devices import available_devices, get_device, seed_everything
+from .plots import plot_history, plot_loss_surface, show_images
+from .training import History, evaluate, fit
+
+__all__ = [
+    "get_device",
+    "available_devices",
+    "seed_everything",
+    "load_mnist",
+    "load_fashion_mnist",
+    "DatasetUnavailable",
+    "ImageSplit",
+    "TensorLoader",
+    "mnist_loaders",
+    "fast_loaders",
+    "to_tensors",
+    "MNIST_MEAN",
+    "MNIST_STD",
+    "FASHION_MNIST_MEAN",
+    "FASHION_MNIST_STD",
+    "fit",
+    "evaluate",
+    "History",
+    "plot_history",
+    "plot_loss_surface",
+    "show_images",
+    "surfaces",
+]

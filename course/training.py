@@ -1,0 +1,207 @@
+"""A reference training loop with progress bars and a per-epoch history.
+
+Introduced in lecture 02 (Training and testing loops). From lecture 03 on it
+is used to compare optimizers on the same model and data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["History", "evaluate", "fit"]
+
+LossFn = Callable[..., torch.Tensor]
+
+
+@dataclass
+class History:
+    """What :func:`fit` recorded: one dict per epoch and the loss of every batch.
+
+    Each record has ``epoch`` (1-based), ``train_loss``, ``test_loss``,
+    ``test_accuracy`` (in [0, 1]) and ``seconds``; the ``test_*`` values are
+    ``None`` when ``fit`` had no test loader. ``history["train_loss"]`` is the
+    list of that value over epochs.
+
+    Introduced in lecture 02 (Training and testing loops).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    batch_losses: list[float] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list[Any]:
+        if self.records and key not in self.records[0]:
+            raise KeyError(f"{key!r}; History records have {sorted(self.records[0])}")
+        return [record[key] for record in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def last(self) -> dict[str, Any] | None:
+        """The record of the last epoch, or ``None`` before any epoch."""
+        return self.records[-1] if self.records else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"records": [...], "batch_losses": [...]}``, plain Python; ``History(**h.to_dict())`` rebuilds it."""
+        return asdict(self)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _summed_loss(loss_fn: LossFn, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The loss summed over the batch: ``reduction="sum"`` if ``loss_fn`` takes it, else mean times batch size."""
+    try:
+        return loss_fn(output, target, reduction="sum")
+    except TypeError:  # e.g. an nn.CrossEntropyLoss() instance
+        return loss_fn(output, target) * len(target)
+
+
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    loss_fn: LossFn = F.cross_entropy,
+    device: str | torch.device | None = None,
+) -> tuple[float, float]:
+    """Mean loss per sample and accuracy (in [0, 1]) of ``model`` on ``loader``.
+
+    Runs in ``model.eval()`` mode under ``torch.no_grad()`` and restores the
+    model's previous train/eval mode afterwards. ``F.cross_entropy`` (the
+    default) applied to log-probabilities equals ``F.nll_loss``, so models that
+    end in ``log_softmax`` work too. ``device`` defaults to the model's device.
+
+    Introduced in lecture 02 (Training and testing loops).
+    """
+    device = _model_device(model) if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        with torch.no_grad():
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                output = model(x)
+                total_loss += _summed_loss(loss_fn, output, y).item()
+                correct += (output.argmax(dim=1) == y).sum().item()
+                count += len(y)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("evaluate() got an empty loader")
+    return total_loss / count, correct / count
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    return os.environ.get("COURSE_PROGRESS", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _diverged(value: float, epoch: int, batch: int, optimizer: torch.optim.Optimizer) -> FloatingPointError:
+    groups = getattr(optimizer, "param_groups", None) or [{}]
+    lr = groups[0].get("lr")
+    hint = f" (now lr={lr:g})" if isinstance(lr, (int, float)) else ""
+    return FloatingPointError(
+        f"the loss became {value} in epoch {epoch}, batch {batch}: training diverged. "
+        f"Try a smaller learning rate{hint}, e.g. ten times smaller."
+    )
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Iterable,
+    optimizer: torch.optim.Optimizer,
+    epochs: int = 1,
+    *,
+    loss_fn: LossFn = F.cross_entropy,
+    test_loader: Iterable | None = None,
+    device: str | torch.device | None = None,
+    scheduler: Any | None = None,
+    progress: bool | None = None,
+    history: History | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return the :class:`History`.
+
+    Each batch: ``optimizer.zero_grad()``, forward, ``loss_fn``, ``backward()``,
+    ``optimizer.step()``; ``scheduler.step()`` after each epoch (given the test
+    loss, or the train loss, for ``ReduceLROnPlateau``). With a ``test_loader``
+    every epoch ends with :func:`evaluate`. The model is moved to ``device``
+    (default: where its first parameter is). Pass ``history`` to continue it.
+
+    ``progress`` shows a tqdm bar over the batches and prints one summary line
+    per epoch; ``None`` means on unless ``COURSE_PROGRESS=0``. A NaN or infinite
+    loss raises ``FloatingPointError`` naming the epoch and batch.
+
+    Introduced in lecture 02 (Training and testing loops).
+    """
+    device = _model_device(model) if device is None else torch.device(device)
+    model.to(device)
+    history = History() if history is None else history
+    show = _progress_enabled(progress)
+    first_epoch = len(history) + 1
+    last_epoch = first_epoch + epochs - 1
+    if show:
+        from tqdm.auto import tqdm
+
+    for epoch in range(first_epoch, last_epoch + 1):
+        start = time.perf_counter()
+        model.train()
+        total_loss, count = 0.0, 0
+        batches = train_loader
+        if show:
+            total = len(train_loader) if hasattr(train_loader, "__len__") else None
+            batches = tqdm(train_loader, total=total, desc=f"epoch {epoch}/{last_epoch}", leave=False)
+        for batch, (x, y) in enumerate(batches, start=1):
+            x, y = x.to(device), y.to(device)
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            value = loss.item()
+            if not math.isfinite(value):
+                if show:
+                    batches.close()
+                raise _diverged(value, epoch, batch, optimizer)
+            loss.backward()
+            optimizer.step()
+            history.batch_losses.append(value)
+            total_loss += value * len(y)
+            count += len(y)
+            if show:
+                batches.set_postfix(loss=f"{total_loss / count:.4f}", refresh=False)
+        if count == 0:
+            raise ValueError("fit() got an empty train_loader")
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": total_loss / count,
+            "test_loss": None,
+            "test_accuracy": None,
+        }
+        if test_loader is not None:
+            record["test_loss"], record["test_accuracy"] = evaluate(model, test_loader, loss_fn, device)
+        record["seconds"] = time.perf_counter() - start
+        history.records.append(record)
+        if scheduler is not None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(record["test_loss"] if record["test_loss"] is not None else record["train_loss"])
+            else:
+                scheduler.step()
+        if show:
+            print(_summary(record, last_epoch), flush=True)
+    return history
+
+
+def _summary(record: dict[str, Any], last_epoch: int) -> str:
+    line = f"epoch {record['epoch']}/{last_epoch}: train_loss {record['train_loss']:.4f}"
+    if record["test_loss"] is not None:
+        line += f", test_loss {record['test_loss']:.4f}, test_accuracy {100 * record['test_accuracy']:.2f}%"
+    return line + f" ({record['seconds']:.1f} s)"
