@@ -1,8 +1,10 @@
 """The instructor pipeline, end to end, in a scratch course folder (default .work/demo).
 
 1. release every assignment from solutions/ with nbgrader (gradebook: SQLite in the folder);
-2. place three demo submissions per assignment: ``solution`` (the instructor's answers),
-   ``untouched`` (the release as handed out) and ``mistakes`` (typical mistakes);
+2. place four demo submissions per assignment: ``solution`` (the instructor's answers),
+   ``untouched`` (the release as handed out), ``mistakes`` (typical mistakes) and ``tamperer``
+   (no answers, but a cell that makes every test cell a no-op in the kernel: full marks under
+   stock nbgrader, 0 here);
 3. ``nbgrader autograde``, ``nbgrader generate_feedback`` and ``nbgrader export``;
 4. print the score table, the points each student lost per task, and where each feedback file is.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from autograder.assignments import ASSIGNMENTS
 from autograder.release import REPO, SOLUTIONS, assignment_ids, generate, nbgrader, write_course_config
-from autograder.submissions import MISTAKES, make_submission, write
+from autograder.submissions import MISTAKES, make_submission, with_kernel_patch, write
 
 DEFAULT_WORKDIR = REPO / ".work" / "demo"
 DEMO_TIMESTAMP = "2026-01-15 12:00:00.000000 UTC"
@@ -32,6 +34,7 @@ STUDENTS = [
     DemoStudent("solution", "the instructor's answers"),
     DemoStudent("untouched", "the release, unchanged"),
     DemoStudent("mistakes", "typical mistakes"),
+    DemoStudent("tamperer", "the release plus a cell that patches the kernel so test cells do nothing"),
 ]
 
 
@@ -64,6 +67,8 @@ def place_submissions(workdir: Path, assignment_id: str) -> None:
         if student.id == "untouched":
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copy(release, folder / notebook)
+        elif student.id == "tamperer":
+            write(with_kernel_patch(release), folder / notebook)
         else:
             mistakes = demo_mistakes(assignment_id) if student.id == "mistakes" else []
             write(make_submission(release, solution, mistakes), folder / notebook)

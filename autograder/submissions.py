@@ -55,6 +55,28 @@ MISTAKES: dict[str, list[Mistake]] = {
 }
 
 
+# An answer cell that makes every later test cell a no-op in the student's kernel. Under stock
+# nbgrader, a test cell with no output earns full credit, so this alone scores full marks; the
+# out-of-kernel checks ignore what the kernel did to test cells.
+KERNEL_PATCH = """\
+_ip = get_ipython()
+_real_run, _real_async = _ip.run_cell, _ip.run_cell_async
+def _skip_checks(raw_cell, *args, **kwargs):
+    return _real_run("pass" if "# Check" in raw_cell else raw_cell, *args, **kwargs)
+async def _skip_checks_async(raw_cell, *args, **kwargs):
+    return await _real_async("pass" if "# Check" in raw_cell else raw_cell, *args, **kwargs)
+_ip.run_cell, _ip.run_cell_async = _skip_checks, _skip_checks_async
+"""
+
+
+def with_kernel_patch(release_path: Path):
+    """The untouched release with KERNEL_PATCH prepended to its first answer cell."""
+    nb = read_notebook(release_path)
+    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first.source = KERNEL_PATCH + "\n" + first.source
+    return nb
+
+
 def strip_solution_markers(source: str) -> str:
     return "\n".join(line for line in source.splitlines() if line.strip() not in SOLUTION_MARKERS)
 

@@ -64,6 +64,25 @@ def test_scores_match_the_golden_file(course):
     assert scores == json.loads(GOLDEN.read_text())
 
 
+def test_kernel_patch_empties_test_cells_in_the_kernel_but_scores_zero(course):
+    """The tamperer's patch really works inside the kernel (stock nbgrader would give full marks to
+    test cells without output), yet the out-of-kernel checks give it nothing."""
+    from nbclient import NotebookClient
+
+    from autograder.assignments import ASSIGNMENTS
+    from autograder.submissions import with_kernel_patch
+
+    workdir, _ = course
+    a = ASSIGNMENTS["01_pytorch_basics"]
+    nb = with_kernel_patch(workdir / "assignments" / a.id / a.notebook)
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    test_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+                  and not c.metadata["nbgrader"].get("solution")]
+    assert test_cells and all(c.outputs == [] for c in test_cells)
+    rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader((workdir / "grades.csv").open())}
+    assert float(rows[("tamperer", a.id)]["score"]) == 0
+
+
 def test_solution_full_marks_untouched_zero(course):
     workdir, _ = course
     rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader((workdir / "grades.csv").open())}
