@@ -61,7 +61,7 @@ def main() -> int:
     os.environ.setdefault("MPLBACKEND", "Agg")
     paths = args.notebooks or sorted((REPO / "lectures").glob("*.ipynb")) + sorted((REPO / "solutions").glob("*/*.ipynb"))
     print(f"{len(paths)} notebooks, {args.repeats} runs each, {os.cpu_count()} CPU cores, offline data")
-    print(f"{"notebook":<52}{'median s':>10}{'min':>8}{'max':>8}{'peak MiB':>10}  target {TARGET_S:.0f} s")
+    print(f"{'notebook':<52}{'median s':>10}{'min':>8}{'max':>8}{'peak MiB':>10}  target {TARGET_S:.0f} s")
     total, ok = 0.0, True
     for path in paths:
         runs = [run_once(path) for _ in range(args.repeats)]
@@ -72,7 +72,7 @@ def main() -> int:
         name = str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
         print(f"{name:<52}{med:>10.1f}{min(times):>8.1f}{max(times):>8.1f}{max(m for _, m in runs):>10.0f}  "
               f"{'ok' if med <= TARGET_S else 'OVER'}", flush=True)
-    print(f"{"total (medians)":<52}{total:>10.1f}{'':>26}  target {TOTAL_TARGET_S:.0f} s: "
+    print(f"{'total (medians)':<52}{total:>10.1f}{'':>26}  target {TOTAL_TARGET_S:.0f} s: "
           f"{'ok' if total <= TOTAL_TARGET_S else 'OVER'}")
     return 0 if ok and total <= TOTAL_TARGET_S else 1
 
