@@ -27,6 +27,7 @@ ASSIGNMENTS: dict[str, Assignment] = {
     a.id: a
     for a in [
         Assignment("01_pytorch_basics", "pytorch_basics.ipynb", "test_pytorch_basics.py"),
+        Assignment("02_optimizers", "optimizers.ipynb", "test_optimizers.py"),
     ]
 }
 

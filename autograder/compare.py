@@ -38,12 +38,12 @@ def describe(value) -> str:
     return f"{type(value).__name__} {text if len(text) < 80 else text[:77] + '...'}"
 
 
-def _matches(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float) -> bool:
+def _matches(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float, equal_nan: bool = False) -> bool:
     if got.shape != expected.shape:
         return False
     got = got.detach().to("cpu", torch.float64)
     expected = expected.detach().to("cpu", torch.float64)
-    return bool(_isclose(got, expected, rtol=rtol, atol=atol, equal_nan=False).all())
+    return bool(_isclose(got, expected, rtol=rtol, atol=atol, equal_nan=equal_nan).all())
 
 
 def first_difference(got: torch.Tensor, expected: torch.Tensor, rtol: float, atol: float) -> str:
@@ -68,7 +68,8 @@ def diagnose(got, mistakes: Mapping[str, object] | None, rtol: float, atol: floa
         except Exception:
             continue
         if isinstance(got, _tensor_type) and isinstance(value, _tensor_type):
-            if _matches(got, value, rtol, atol):
+            # NaN where the mistake gives NaN counts as a match: some mistakes divide by zero.
+            if _matches(got, value, rtol, atol, equal_nan=True):
                 return f"\n  Likely cause: {cause}"
         elif isinstance(value, (int, float)) and isinstance(got, (int, float)):
             if math.isclose(float(got), float(value), rel_tol=rtol, abs_tol=atol):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.assignments import ASSIGNMENTS
+from autograder.notebook import read_notebook
 from autograder.release import REPO, SOLUTIONS, assignment_ids, generate, nbgrader, write_course_config
 from autograder.submissions import MISTAKES, make_submission, with_kernel_patch, write
 
@@ -63,16 +64,13 @@ def place_submissions(workdir: Path, assignment_id: str) -> None:
     release = workdir / "assignments" / assignment_id / notebook
     solution = workdir / "solutions" / assignment_id / notebook
     for student in STUDENTS:
-        folder = workdir / "submitted" / student.id / assignment_id
         if student.id == "untouched":
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copy(release, folder / notebook)
+            nb = read_notebook(release)
         elif student.id == "tamperer":
-            write(with_kernel_patch(release), folder / notebook)
+            nb = with_kernel_patch(release)
         else:
-            mistakes = demo_mistakes(assignment_id) if student.id == "mistakes" else []
-            write(make_submission(release, solution, mistakes), folder / notebook)
-        (folder / "timestamp.txt").write_text(DEMO_TIMESTAMP)
+            nb = make_submission(release, solution, demo_mistakes(assignment_id) if student.id == "mistakes" else [])
+        place(workdir, student.id, assignment_id, nb)
 
 
 def task_losses(workdir: Path, assignment_id: str, student_id: str) -> list[str]:
@@ -90,6 +88,30 @@ def task_losses(workdir: Path, assignment_id: str, student_id: str) -> list[str]
     return lost
 
 
+def place(workdir: Path, student_id: str, assignment_id: str, nb) -> Path:
+    """Put notebook ``nb`` where nbgrader collects a student's submission."""
+    folder = workdir / "submitted" / student_id / assignment_id
+    path = folder / ASSIGNMENTS[assignment_id].notebook
+    write(nb, path)
+    (folder / "timestamp.txt").write_text(DEMO_TIMESTAMP)
+    return path
+
+
+def grade(workdir: Path, ids: list[str]) -> None:
+    """nbgrader autograde and generate_feedback for every submission of ``ids``."""
+    for assignment_id in ids:
+        print(f"Autograding {assignment_id} ...", flush=True)
+        nbgrader(["autograde", assignment_id, "--force"], workdir)
+        nbgrader(["generate_feedback", assignment_id, "--force"], workdir)
+
+
+def export(workdir: Path) -> list[dict]:
+    """nbgrader export to grades.csv; returns its rows."""
+    grades_csv = workdir / "grades.csv"
+    nbgrader(["export", "--to", str(grades_csv)], workdir)
+    return list(csv.DictReader(grades_csv.open()))
+
+
 def run_demo(workdir: Path | None = None) -> int:
     workdir = (workdir or DEFAULT_WORKDIR).resolve()
     started = time.perf_counter()
@@ -100,15 +122,10 @@ def run_demo(workdir: Path | None = None) -> int:
     for assignment_id in ids:
         place_submissions(workdir, assignment_id)
     print(f"Submitted as students: {', '.join(f'{s.id} ({s.description})' for s in STUDENTS)}")
-    for assignment_id in ids:
-        print(f"Autograding {assignment_id} ...", flush=True)
-        nbgrader(["autograde", assignment_id, "--force"], workdir)
-        nbgrader(["generate_feedback", assignment_id, "--force"], workdir)
-    grades_csv = workdir / "grades.csv"
-    nbgrader(["export", "--to", str(grades_csv)], workdir)
+    grade(workdir, ids)
+    rows = export(workdir)
 
-    rows = list(csv.DictReader(grades_csv.open()))
-    print(f"\nScores (exported to {grades_csv}):")
+    print(f"\nScores (exported to {workdir / 'grades.csv'}):")
     print(f"{'student':<12}{'assignment':<22}{'score':>8}{'max':>6}  lost points in")
     for row in sorted(rows, key=lambda r: (r["student_id"], r["assignment"])):
         lost = task_losses(workdir, row["assignment"], row["student_id"])

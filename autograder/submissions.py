@@ -25,6 +25,7 @@ class Mistake:
     new: str
     task: str  # the task whose checks must catch it
     feedback: str  # a phrase the feedback must contain
+    also: tuple[str, ...] = ()  # tasks whose answers reuse this one and so may lose points too
 
 
 MISTAKES: dict[str, list[Mistake]] = {
@@ -51,6 +52,52 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("last_batch_loss", "train_epoch",
                 "return total / count", "return loss.item()",
                 "train_epoch", "loss of the last batch"),
+    ],
+    "02_optimizers": [
+        Mistake("sgd_on_a_copy", "sgd", "param.add_(grad, alpha=-lr)", "param = param - lr * grad",
+                "sgd", "the parameter did not change"),
+        Mistake("momentum_torch_form", "momentum",
+                "v.mul_(mu).add_(grad, alpha=-lr)\n    param.add_(v)", "v.mul_(mu).add_(grad)\n    param.add_(v, alpha=-lr)",
+                "momentum", "PyTorch's form"),
+        Mistake("momentum_wrong_sign", "momentum",
+                "v.mul_(mu).add_(grad, alpha=-lr)\n    param.add_(v)", "v.mul_(mu).add_(grad, alpha=lr)\n    param.add_(v)",
+                "momentum", "the velocity has the wrong sign"),
+        Mistake("momentum_state_reset", "momentum",
+                '    if "velocity" not in state:\n        state["velocity"] = torch.zeros_like(param)',
+                '    state["velocity"] = torch.zeros_like(param)',
+                "momentum", "re-created at every step"),
+        Mistake("nesterov_is_plain_momentum", "nesterov",
+                "param.add_(v, alpha=mu).add_(grad, alpha=-lr)", "param.add_(v)",
+                "nesterov", "this is plain momentum"),
+        Mistake("adagrad_decays", "adagrad", "s.addcmul_(grad, grad)", "s.mul_(0.9).addcmul_(grad, grad, value=0.1)",
+                "adagrad", "decays like RMSProp's"),
+        Mistake("adagrad_state_on_cpu_float32", "adagrad",
+                'state["sum_sq"] = torch.zeros_like(param)', 'state["sum_sq"] = torch.zeros(param.shape)',
+                "adagrad", "torch.zeros_like(param)"),
+        Mistake("rmsprop_eps_inside", "rmsprop",
+                "param.addcdiv_(grad, a.sqrt().add_(eps), value=-lr)", "param.addcdiv_(grad, (a + eps).sqrt(), value=-lr)",
+                "rmsprop", "eps is inside the square root"),
+        Mistake("rmsprop_accumulates", "rmsprop",
+                "a.mul_(rho).addcmul_(grad, grad, value=1 - rho)", "a.addcmul_(grad, grad)",
+                "rmsprop", "accumulates like AdaGrad's"),
+        Mistake("adam_no_bias_correction", "adam",
+                "    m_hat = m / (1 - beta1**t)\n    v_hat = v / (1 - beta2**t)", "    m_hat = m\n    v_hat = v",
+                "adam", "bias correction is missing", also=("adamw",)),
+        Mistake("adam_step_starts_at_one", "adam", 'state["step"] = 0', 'state["step"] = 1',
+                "adam", "the step counter is off by one", also=("adamw",)),
+        Mistake("adam_step_incremented_after_use", "adam",
+                '    state["step"] += 1\n    t, m, v = state["step"], state["m"], state["v"]',
+                '    t, m, v = state["step"], state["m"], state["v"]\n    state["step"] += 1',
+                "adam", "0 at the first update", also=("adamw",)),
+        Mistake("adam_v_from_gradient", "adam",
+                "v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)", "v.mul_(beta2).add_(grad, alpha=1 - beta2)",
+                "adam", "v averages the gradient, not the squared gradient", also=("adamw",)),
+        Mistake("schedule_off_by_one", "linear_decay", "alpha = min(step, tau) / tau", "alpha = min(step + 1, tau) / tau",
+                "linear_decay", "off by one"),
+        Mistake("search_linear_space", "search",
+                "return 10 ** (math.log10(low) + u * (math.log10(high) - math.log10(low)))",
+                "return low + u * (high - low)",
+                "search", "uniform in linear space"),
     ],
 }
 

@@ -9,7 +9,7 @@ Lecture 02 (Loading MNIST, training and testing loops): :func:`load_mnist`,
 :func:`load_fashion_mnist`, :class:`ImageSplit`, :func:`mnist_loaders`,
 :func:`fast_loaders`, :class:`TensorLoader`, :func:`to_tensors`, :func:`fit`,
 :func:`evaluate`, :class:`History`, :func:`plot_history`, :func:`show_images`.
-Lecture 03+ (Optimizers): :mod:`course.surfaces`, :func:`plot_loss_surface`.
+Lecture 03+ (Optimizers): :mod:`course.surfaces`, :func:`plot_loss_surface`, :class:`RuleOptimizer`.
 
 matplotlib and torchvision are imported only when a function needs them.
 """
@@ -29,6 +29,7 @@ from .data import (
     mnist_loaders,
     to_tensors,
 )
+from .optim import RuleOptimizer
 from .devices import available_devices, get_device, seed_everything
 from .plots import plot_history, plot_loss_surface, show_images
 from .training import History, evaluate, fit
@@ -56,4 +57,5 @@ __all__ = [
     "plot_loss_surface",
     "show_images",
     "surfaces",
+    "RuleOptimizer",
 ]

@@ -1,0 +1,235 @@
+"""Hidden checks for assignment 02_optimizers: the update rules, the schedule and the search.
+
+Inputs are chosen so that conventions are distinguishable: 4 steps with gradients that change in
+size and sign, a learning rate that drops at step 3 (the course's momentum form and PyTorch's then
+differ), eps = 0.1 (inside vs outside the square root differ), beta2 = 0.9 and a small gradient
+after large ones (Adam's counter and AMSGrad's maximum show), several shapes, float32 and float64,
+on every device the grader has.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from autograder.compare import check_number, check_tensor, check_true, describe, fail
+from autograder.references import optimizers as ref
+from course import RuleOptimizer
+
+SHAPES = [(3,), (2, 4), (2, 1, 3)]
+LRS = [0.1, 0.1, 0.05, 0.05]
+SCALES = [2.0, 1.0, 0.25, 0.5]
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+RULES = {  # task: (hyper-parameters besides lr, state keys the docstring asks for, matching torch.optim)
+    "sgd": ({}, [], lambda p: torch.optim.SGD(p, lr=0.05)),
+    "momentum": ({"mu": 0.8}, ["velocity"], lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8)),
+    "nesterov": ({"mu": 0.8}, ["velocity"], lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, nesterov=True)),
+    "adagrad": ({"eps": 0.1}, ["sum_sq"], lambda p: torch.optim.Adagrad(p, lr=0.05, eps=0.1)),
+    "rmsprop": ({"rho": 0.9, "eps": 0.1}, ["avg_sq"], lambda p: torch.optim.RMSprop(p, lr=0.05, alpha=0.9, eps=0.1)),
+    "adam": ({"beta1": 0.8, "beta2": 0.9, "eps": 0.1}, ["step", "m", "v"],
+             lambda p: torch.optim.Adam(p, lr=0.05, betas=(0.8, 0.9), eps=0.1)),
+    "adamw": ({"beta1": 0.8, "beta2": 0.9, "eps": 0.1, "weight_decay": 0.5}, ["step", "m", "v"],
+              lambda p: torch.optim.AdamW(p, lr=0.05, betas=(0.8, 0.9), eps=0.1, weight_decay=0.5)),
+    "amsgrad": ({"beta1": 0.8, "beta2": 0.9, "eps": 0.1}, ["step", "m", "v", "v_max"],
+                lambda p: torch.optim.Adam(p, lr=0.05, betas=(0.8, 0.9), eps=0.1, amsgrad=True)),
+}
+NO_UPDATE = ("the parameter did not change: update it in place (param.add_(...), param.sub_(...)); "
+             "`param = param - ...` only rebinds a local name and the model never sees it")
+
+
+RULE_PARAMS = [pytest.param(name, marks=pytest.mark.task(name), id=name) for name in RULES]
+
+
+def snapshot(state: dict) -> dict:
+    return {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v) for k, v in state.items()}
+
+
+def trajectory(rule, hyper, shape, dtype, device, seed=0):
+    """(parameter, state) after each of the steps, for the same start and gradients every time."""
+    g = torch.Generator().manual_seed(seed)
+    param = torch.nn.Parameter(torch.randn(shape, generator=g, dtype=dtype).to(device))
+    state, out = {}, []
+    for lr, scale in zip(LRS, SCALES):
+        grad = (torch.randn(shape, generator=g, dtype=dtype) * scale).to(device)
+        with torch.no_grad():
+            rule(param, grad, state, lr=lr, **hyper)
+        out.append((param.detach().clone(), snapshot(state)))
+    return out
+
+
+def mistake_runs(name, hyper, shape, dtype, device):
+    runs = {NO_UPDATE: trajectory(lambda p, g, s, **h: None, hyper, shape, dtype, device)}
+    for cause, wrong in ref.MISTAKES.get(name, {}).items():
+        try:
+            runs[cause] = trajectory(wrong, hyper, shape, dtype, device)
+        except Exception:
+            continue
+    return runs
+
+
+def student_rule(student, name):
+    rule = getattr(student, name)
+    if not callable(rule):
+        fail(f"`{name}` should be a function rule(param, grad, state, *, lr, ...), got {describe(rule)}")
+    return rule
+
+
+@pytest.mark.parametrize("name", RULE_PARAMS)
+@pytest.mark.parametrize("dtype", DTYPES.values(), ids=DTYPES.keys())
+def test_steps_match_reference(student, name, device, dtype):
+    hyper, keys, _ = RULES[name]
+    rule = student_rule(student, name)
+    settings = ", ".join(f"{k}={v}" for k, v in hyper.items())
+    for shape in SHAPES:
+        got = trajectory(rule, hyper, shape, dtype, device)
+        expected = trajectory(getattr(ref, name), hyper, shape, dtype, device)
+        mistakes = None
+        for step, ((p, s), (p_ref, s_ref)) in enumerate(zip(got, expected), start=1):
+            where = (f"{name} on a {dtype} parameter of shape {shape} on {device}"
+                     f"{', ' + settings if settings else ''}, learning rates {LRS}, after step {step} of {len(LRS)}")
+            if mistakes is None:
+                mistakes = mistake_runs(name, hyper, shape, dtype, device)
+            check_tensor(p, p_ref, f"{where}: the parameter", rtol=1e-4, atol=1e-6,
+                         mistakes={cause: run[step - 1][0] for cause, run in mistakes.items()})
+            for key in keys:
+                if key not in s:
+                    fail(f"{where}: state has no entry {key!r} (keys found: {sorted(s)}); "
+                         f"the docstring asks to keep it in state[{key!r}]")
+                if key == "step":
+                    check_number(s[key], s_ref[key], f"{where}: state['step']", mistakes={
+                        cause: run[step - 1][1].get("step") for cause, run in mistakes.items()
+                        if isinstance(run[step - 1][1].get("step"), (int, float))})
+                else:
+                    check_tensor(s[key], s_ref[key], f"{where}: state[{key!r}]", rtol=1e-4, atol=1e-6,
+                                 check_dtype=False, check_device=False,
+                                 mistakes={cause: run[step - 1][1][key] for cause, run in mistakes.items()
+                                           if key in run[step - 1][1]})
+
+
+@pytest.mark.parametrize("name", RULE_PARAMS)
+def test_rule_contract(student, name, device):
+    """In place, gradient untouched, state kept in the dict with the parameter's dtype and device."""
+    hyper, keys, _ = RULES[name]
+    rule = student_rule(student, name)
+    param = torch.nn.Parameter(torch.linspace(-1, 1, 6, dtype=torch.float64, device=device).reshape(2, 3))
+    before = param.detach().clone()
+    grad = torch.linspace(0.5, -0.7, 6, dtype=torch.float64, device=device).reshape(2, 3)
+    grad_before = grad.clone()
+    state = {}
+    with torch.no_grad():
+        result = rule(param, grad, state, lr=0.1, **hyper)
+    check_true(result is None or result is param,
+               f"{name} returned {describe(result)}; a rule updates the parameter in place and returns nothing")
+    check_true(not torch.equal(param.detach(), before), f"{name}: {NO_UPDATE}")
+    check_true(torch.equal(grad, grad_before),
+               f"{name} modified the gradient it was given; read grad, never change it (no grad.mul_(...), grad += ...)")
+    for key in keys:
+        check_true(key in state, f"{name}: after the first step state has no entry {key!r} (found {sorted(state)})")
+        value = state[key]
+        if key == "step":
+            continue
+        if not isinstance(value, torch.Tensor):
+            fail(f"{name}: state[{key!r}] should be a tensor, got {describe(value)}")
+        if value.dtype != param.dtype or value.device != param.device:
+            fail(f"{name}: state[{key!r}] is {value.dtype} on {value.device}, the parameter is {param.dtype} on "
+                 f"{param.device}; {ref.WRONG_DEVICE}")
+        check_true(tuple(value.shape) == tuple(param.shape),
+                   f"{name}: state[{key!r}] has shape {tuple(value.shape)}, the parameter {tuple(param.shape)}")
+    with torch.no_grad():
+        rule(param, grad, state, lr=0.1, **hyper)
+    missing = [key for key in keys if key not in state]
+    check_true(not missing, f"{name}: state lost {missing} at the second step; keep the state between steps")
+
+
+@pytest.mark.parametrize("name", RULE_PARAMS)
+def test_trains_like_torch_optim(student, name, device):
+    """Through course.RuleOptimizer on a small network, the rule follows torch.optim step for step."""
+    hyper, _, make_torch = RULES[name]
+    rule = student_rule(student, name)
+    torch.manual_seed(0)
+    ours = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double().to(device)
+    theirs = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double().to(device)
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours, opt_theirs = RuleOptimizer(ours.parameters(), rule, lr=0.05, **hyper), make_torch(theirs.parameters())
+    g = torch.Generator().manual_seed(1)
+    for step in range(1, 7):
+        x = torch.randn(8, 5, generator=g, dtype=torch.float64).to(device)
+        y = torch.randn(8, 2, generator=g, dtype=torch.float64).to(device)
+        for model, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            opt.step()
+        for (pname, a), b in zip(ours.named_parameters(), theirs.parameters()):
+            check_tensor(a.detach(), b.detach(),
+                         f"training a small network with RuleOptimizer({name}) vs the matching torch.optim "
+                         f"(constant lr 0.05), parameter {pname} after step {step}", rtol=1e-6, atol=1e-8)
+
+
+# --- the schedule ------------------------------------------------------------------------------
+@pytest.mark.task("linear_decay")
+def test_linear_decay_values(student):
+    decay = student_rule(student, "linear_decay")
+    lr0, tau = 0.5, 10
+    for final in (0.01, 0.2):
+        for k in [0, 1, 5, 9, 10, 11, 50]:
+            expected = ref.linear_decay(k, lr0, tau, final)
+            got = decay(k, lr0, tau, final) if final != 0.01 else decay(k, lr0, tau)
+            check_number(got, expected, f"linear_decay(step={k}, lr0={lr0}, tau={tau}, final_fraction={final})",
+                         rtol=1e-9, atol=1e-12, mistakes={
+                             "off by one: step k uses alpha = k / tau, so step 0 gives exactly lr0":
+                                 ref.linear_decay(k + 1, lr0, tau, final),
+                             "off by one: alpha = k / tau, not k / (tau - 1)":
+                                 ref.linear_decay(k, lr0, tau - 1, final),
+                             "after step tau the rate must stay at final_fraction * lr0 (clamp alpha at 1)":
+                                 (1 - k / tau) * lr0 + (k / tau) * final * lr0,
+                             "the rate decays to 0; it must end at final_fraction * lr0":
+                                 (1 - min(k, tau) / tau) * lr0,
+                         })
+
+
+@pytest.mark.task("linear_decay")
+def test_linear_decay_drives_lambda_lr(student):
+    decay = student_rule(student, "linear_decay")
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: decay(k, 1.0, 20))
+    reference = torch.optim.lr_scheduler.LinearLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.3),
+                                                  start_factor=1.0, end_factor=0.01, total_iters=20)
+    for k in range(25):
+        check_number(opt.param_groups[0]["lr"], reference.get_last_lr()[0],
+                     f"LambdaLR(optimizer, lambda k: linear_decay(k, 1.0, 20)) at step {k}, compared with "
+                     "torch.optim.lr_scheduler.LinearLR(end_factor=0.01, total_iters=20)", rtol=1e-9)
+        opt.step()
+        sched.step()
+        reference.optimizer.step()
+        reference.step()
+
+
+# --- the search ------------------------------------------------------------------------------
+@pytest.mark.task("search")
+def test_log_uniform_samples(student):
+    sample = student_rule(student, "log_uniform")
+    low, high, n = 1e-4, 1e-1, 30000
+    x = sample(n, low, high, torch.Generator().manual_seed(0))
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != (n,):
+        fail(f"log_uniform({n}, {low}, {high}, generator) should return a tensor of shape ({n},), got {describe(x)}")
+    x = x.double()
+    check_true(bool(((x >= low) & (x <= high)).all()),
+               f"log_uniform({n}, {low}, {high}, ...) returned values outside [{low}, {high}]: "
+               f"min {x.min().item():.3g}, max {x.max().item():.3g}")
+    lowest_decade = (x < 1e-3).double().mean().item()
+    if abs(lowest_decade - 1 / 3) > 0.03:
+        linear = "; the samples look uniform in linear space: sample the exponent uniformly, 10 ** U(log10 low, log10 high)" \
+            if lowest_decade < 0.05 else ""
+        fail(f"log_uniform({n}, 1e-4, 1e-1, ...): each decade should get a third of the samples; "
+             f"[1e-4, 1e-3) got {lowest_decade:.1%}{linear}")
+    again = sample(n, low, high, torch.Generator().manual_seed(0))
+    check_true(torch.equal(torch.as_tensor(again).double(), x),
+               "log_uniform is not reproducible: draw the random numbers from the generator argument")
+    other = sample(n, low, high, torch.Generator().manual_seed(1))
+    check_true(not torch.equal(torch.as_tensor(other).double(), x),
+               "log_uniform ignores its generator: two different seeds gave the same samples")
+    check_true(not math.isclose(x.mean().item(), (low + high) / 2, rel_tol=0.05),
+               "the mean is that of a linear uniform distribution; sample uniformly in log space")
