@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,18 +71,13 @@ def _build_report(data: dict) -> Report:
     return Report(tasks, data.get("cell_errors", []))
 
 
-def run_checks(
-    nb,
-    assignment: Assignment,
-    *,
-    timeout: float = 600.0,
-    check_timeout: float = 60.0,
-    python: str | None = None,
-) -> Report:
-    """Run every check of ``assignment`` on notebook ``nb`` in a fresh process."""
-    with tempfile.TemporaryDirectory(prefix="autograder-") as tmp:
-        tmp = Path(tmp)
-        cells, report, ini = tmp / "cells.json", tmp / "report.json", tmp / "pytest.ini"
+class PendingChecks:
+    """A checking process that runs while something else happens (nbgrader executing the notebook)."""
+
+    def __init__(self, nb, assignment: Assignment, *, timeout: float, check_timeout: float, python: str | None):
+        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
+        tmp = Path(self._tmp.name)
+        cells, self._report, ini = tmp / "cells.json", tmp / "report.json", tmp / "pytest.ini"
         dump_cells(gradable_code(nb), cells)
         ini.write_text("[pytest]\n")
         work = tmp / "work"
@@ -90,20 +87,63 @@ def run_checks(
             python or sys.executable, "-m", "pytest", str(assignment.checks_path),
             "-c", str(ini), "--rootdir", str(tmp), "-p", "autograder.plugin",
             "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
-            f"--student-cells={cells}", f"--report={report}", f"--check-timeout={check_timeout}",
+            f"--student-cells={cells}", f"--report={self._report}", f"--check-timeout={check_timeout}",
         ]
+        self.timeout = timeout
+        self.started = time.perf_counter()
+        self._proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, start_new_session=True)
+
+    def _kill(self) -> None:
+        if self._proc.poll() is None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)  # the whole group: student code may have spawned more
+            except ProcessLookupError:
+                pass
+        self._proc.wait()
+
+    def result(self) -> Report:
+        """Wait for the checks (up to the time left of ``timeout``) and read their report."""
         try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Report({}, [], problem=f"the checks did not finish within {timeout:g} s")
-        if not report.exists():
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            return Report({}, [], problem=f"the checking process stopped unexpectedly (exit code {proc.returncode}):\n{tail}")
-        data = json.loads(report.read_text())
-        if data["exitstatus"] not in (0, 1):  # 0: all passed, 1: some failed; else a usage/collection error
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            return Report({}, data.get("cell_errors", []), problem=f"the checks could not run (pytest exit {data['exitstatus']}):\n{tail}")
-        return _build_report(data)
+            left = max(0.0, self.timeout - (time.perf_counter() - self.started))
+            try:
+                output, _ = self._proc.communicate(timeout=left)
+            except subprocess.TimeoutExpired:
+                self._kill()
+                return Report({}, [], problem=f"the checks did not finish within {self.timeout:g} s")
+            tail = "\n".join(output.strip().splitlines()[-15:])
+            if not self._report.exists():
+                return Report({}, [], problem=f"the checking process stopped unexpectedly "
+                                              f"(exit code {self._proc.returncode}):\n{tail}")
+            data = json.loads(self._report.read_text())
+            if data["exitstatus"] not in (0, 1):  # 0: all passed, 1: some failed; else a usage/collection error
+                return Report({}, data.get("cell_errors", []),
+                              problem=f"the checks could not run (pytest exit {data['exitstatus']}):\n{tail}")
+            return _build_report(data)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._kill()
+        self._tmp.cleanup()
+
+    def __del__(self):  # never leave a checking process behind (e.g. when nbgrader's Execute fails)
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def start_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
+                 python: str | None = None) -> PendingChecks:
+    """Start every check of ``assignment`` on notebook ``nb`` in a fresh process; collect with .result()."""
+    return PendingChecks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python)
+
+
+def run_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
+               python: str | None = None) -> Report:
+    """Run every check of ``assignment`` on notebook ``nb`` in a fresh process and wait for the report."""
+    return start_checks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python).result()
 
 
 def format_task(report: Report, task: str, points: float) -> tuple[str, float]:
