@@ -88,10 +88,10 @@ def task_losses(workdir: Path, assignment_id: str, student_id: str) -> list[str]
     return lost
 
 
-def place(workdir: Path, student_id: str, assignment_id: str, nb) -> Path:
-    """Put notebook ``nb`` where nbgrader collects a student's submission."""
+def place(workdir: Path, student_id: str, assignment_id: str, nb, notebook: str | None = None) -> Path:
+    """Put notebook ``nb`` where nbgrader collects a student's submission (file name from the registry by default)."""
     folder = workdir / "submitted" / student_id / assignment_id
-    path = folder / ASSIGNMENTS[assignment_id].notebook
+    path = folder / (notebook or ASSIGNMENTS[assignment_id].notebook)
     write(nb, path)
     (folder / "timestamp.txt").write_text(DEMO_TIMESTAMP)
     return path

@@ -36,6 +36,11 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "task(name): the graded task (nbgrader test cell test_<name>) a check belongs to")
     config._autograder_records = []
+    import torch
+
+    # The checks run beside the student's kernel (and beside other submissions when grading in
+    # parallel): one thread each avoids oversubscribing the cores. AUTOGRADER_THREADS overrides.
+    torch.set_num_threads(int(os.environ.get("AUTOGRADER_THREADS", "1")))
 
 
 def grading_devices() -> list[str]:

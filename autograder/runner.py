@@ -82,7 +82,9 @@ class PendingChecks:
         ini.write_text("[pytest]\n")
         work = tmp / "work"
         work.mkdir()
-        env = dict(os.environ, MPLBACKEND="Agg", COURSE_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1")
+        # No third-party pytest plugins: the checks need none, and loading them costs a second per submission.
+        env = dict(os.environ, MPLBACKEND="Agg", COURSE_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1",
+                   PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         cmd = [
             python or sys.executable, "-m", "pytest", str(assignment.checks_path),
             "-c", str(ini), "--rootdir", str(tmp), "-p", "autograder.plugin",
