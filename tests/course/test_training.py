@@ -115,6 +115,29 @@ def test_progress_output(model, loaders, capsys, monkeypatch):
     assert capsys.readouterr().out.startswith("epoch 1/1")
 
 
+def test_progress_bar_shows_the_running_loss_every_few_batches(model, monkeypatch):
+    """The bar's loss is refreshed on the first batch and every _POSTFIX_EVERY batches (formatting it every
+    batch cost a few per cent of a small model's time), and it is the running sample-weighted mean."""
+    import tqdm.auto
+
+    import course.training
+
+    postfixes = []
+
+    class RecordingBar(tqdm.auto.tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=True, **kwargs):
+            postfixes.append(float(kwargs["loss"]))
+            super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    x, y = _blobs(40 * 8, 4)
+    history = fit(model, TensorLoader(x, y, batch_size=8), torch.optim.SGD(model.parameters(), lr=0.1), progress=True)
+    every = course.training._POSTFIX_EVERY
+    batches = [1] + list(range(every, 41, every))
+    running = [sum(history.batch_losses[:b]) / b for b in batches]  # full batches: the sample-weighted mean
+    assert postfixes == pytest.approx(running, abs=1e-4)
+
+
 def test_evaluate_matches_a_manual_computation(model, loaders):
     _, test_loader = loaders
     x, y = test_loader.dataset.tensors
