@@ -514,7 +514,7 @@ def main() -> int:
         summary[setting] = report(title, tables[setting], gemms[setting], samples, loads[setting])
     cpu = [s for s in settings if s[0].type == "cpu"]
     if len(cpu) > 1:
-        print(f"\nthreads side by side (median s per epoch): "
+        print("\nthreads side by side (median s per epoch): "
               + "; ".join(f"{n} thread(s): (a) {summary[(d, n)]['a']:.2f}, (b) {summary[(d, n)]['b']:.2f}, "
                           f"(c) {summary[(d, n)]['limit']:.2f}" for d, n in cpu))
     print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
