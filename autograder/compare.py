@@ -70,6 +70,8 @@ def diagnose(got, mistakes: Mapping[str, object] | None, rtol: float, atol: floa
         if isinstance(got, _tensor_type) and isinstance(value, _tensor_type):
             # NaN where the mistake gives NaN counts as a match: some mistakes divide by zero.
             if _matches(got, value, rtol, atol, equal_nan=True):
+                if got.numel() and not bool(torch.isfinite(got).any()):
+                    return f"\n  One known mistake that gives this (nothing but NaN/inf is weak evidence): {cause}"
                 return f"\n  Likely cause: {cause}"
         elif isinstance(value, (int, float)) and isinstance(got, (int, float)):
             if math.isclose(float(got), float(value), rel_tol=rtol, abs_tol=atol):

@@ -8,12 +8,13 @@ check to ``--report``: task, function, outcome and the student-facing message.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import linecache
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 import types
 
@@ -21,6 +22,7 @@ import pytest
 
 from autograder.compare import CheckFailure
 from autograder.notebook import load_cells
+from autograder.sandbox import Guard, Snapshot, limit_memory, protected_paths
 
 STUDENT_MODULE = "student_notebook"
 
@@ -31,11 +33,57 @@ def pytest_addoption(parser):
     group.addoption("--report", help="where to write the JSON report")
     group.addoption("--check-timeout", type=float, default=60.0, help="seconds one check may take")
     group.addoption("--cell-timeout", type=float, default=60.0, help="seconds one notebook cell may take to execute")
+    group.addoption("--progress", help="file to which the unit being run (cell or check) is appended")
+    group.addoption("--crashed", help="JSON: cells and checks that ended an earlier run, not to be run again")
+    group.addoption("--guard", help="JSON: Guard(...) arguments (paths student code may not read or change)")
+    group.addoption("--memory-limit", type=int, default=0, help="MB of address space (0: no limit; not with CUDA)")
+
+
+class _Progress:
+    """Appends the unit about to run to a file, so the runner learns which one killed the process.
+
+    A watchdog thread ends the process when a unit overruns its time by far (student code that
+    swallows the alarm, or C code that never returns to Python): the runner then skips that unit.
+    """
+
+    def __init__(self, path: str | None):
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if path else None
+        self._deadline = None
+        self._unit = ""
+        if self._fd is not None:
+            threading.Thread(target=self._watch, daemon=True).start()
+
+    def start(self, unit: str, seconds: float) -> None:
+        self._unit = unit
+        self._deadline = time.monotonic() + seconds * 1.5 + 5.0
+        if self._fd is not None:
+            os.write(self._fd, f"start {unit}\n".encode())
+
+    def done(self) -> None:
+        self._deadline = None
+        if self._fd is not None:
+            os.write(self._fd, b"done\n")
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.5)
+            deadline = self._deadline
+            if deadline is not None and time.monotonic() > deadline:
+                os.write(self._fd, f"timeout {self._unit}\n".encode())
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "task(name): the graded task (nbgrader test cell test_<name>) a check belongs to")
     config._autograder_records = []
+    config._autograder_tampering = []
+    # Opened now, before any student code runs: the guard forbids writing here later.
+    report = config.getoption("--report")
+    config._autograder_report = open(report, "w") if report else None
+    config._autograder_progress = _Progress(config.getoption("--progress"))
+    crashed = config.getoption("--crashed")
+    config._autograder_crashed = json.loads(crashed) if crashed else {"cells": {}, "checks": {}}
+    limit_memory(config.getoption("--memory-limit"))
     import torch
 
     # The checks run beside the student's kernel (and beside other submissions when grading in
@@ -91,7 +139,7 @@ class Student:
         hint = ""
         if self.cell_errors:
             first = self.cell_errors[0]
-            hint = f" Your {first['cell']} stopped with {first['error']}, so later definitions may be missing."
+            hint = f" Your {first['cell']} did not run to the end ({first['error']}), so definitions may be missing."
         raise CheckFailure(f"`{name}` is not defined. Define it in the answer cell of its task.{hint}")
 
     def __contains__(self, name):
@@ -108,15 +156,41 @@ def _student_location(tb) -> str:
     return f" (in your {f.filename.strip('<>')}, line {f.lineno}:{line})"
 
 
-def execute_cells(path: str, cell_timeout: float) -> Student:
+class _Sink:
+    """A text stream that keeps the first ``limit`` characters written to it and drops the rest."""
+
+    def __init__(self, limit: int = 10_000):
+        self.limit, self.size, self.parts = limit, 0, []
+
+    def write(self, text) -> int:
+        text = str(text)
+        if self.size < self.limit:
+            self.parts.append(text[: self.limit - self.size])
+        self.size += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def execute_cells(path: str, cell_timeout: float, crashed: dict | None = None, progress: _Progress | None = None) -> Student:
     module = types.ModuleType(STUDENT_MODULE)
     sys.modules[STUDENT_MODULE] = module
     namespace = module.__dict__
     errors: list[dict] = []
+    crashed = crashed or {}
     for cell in load_cells(path):
         filename = f"<{cell.label}>"
         linecache.cache[filename] = (len(cell.source), None, cell.source.splitlines(True), filename)
-        out = io.StringIO()
+        if str(cell.index) in crashed:
+            errors.append({"cell": cell.label, "error": crashed[str(cell.index)]})
+            continue
+        out = _Sink()
+        if progress:
+            progress.start(f"cell {cell.index}", cell_timeout)
         try:
             code = compile(cell.source, filename, "exec")
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), time_limit(cell_timeout):
@@ -129,17 +203,71 @@ def execute_cells(path: str, cell_timeout: float) -> Student:
             errors.append(
                 {"cell": cell.label, "error": f"{type(exc).__name__}: {exc}{_student_location(exc.__traceback__)}"}
             )
+        finally:
+            if progress:
+                progress.done()
     return Student(namespace, errors)
+
+
+def _arm_guard(config) -> None:
+    """Forbid student code the grader's files and the gradebook, and take the integrity snapshot."""
+    spec = json.loads(config.getoption("--guard") or "{}")
+    protected = list(spec.get("protected", [])) + protected_paths()
+    guard = Guard(protected=tuple(protected), readonly=tuple(spec.get("readonly", [])),
+                  writable=tuple(spec.get("writable", [])), modules=("autograder",))
+    config._autograder_snapshot = Snapshot()
+    # Student code must not find the checks or references by name: drop them from sys.modules
+    # (pytest keeps its own references); importing them again is then an audited, refused import.
+    for name in [m for m in sys.modules if m.startswith("autograder")]:
+        del sys.modules[name]
+    config._autograder_guard = guard.arm()
+
+
+def _note_tampering(config, when: str) -> None:
+    snapshot = getattr(config, "_autograder_snapshot", None)
+    guard = getattr(config, "_autograder_guard", None)
+    found = config._autograder_tampering
+    if snapshot is not None:
+        for name in snapshot.changes():
+            text = f"{name} was replaced or removed ({when})"
+            if not any(t.startswith(f"{name} was replaced") for t in found):
+                found.append(text)
+    if guard is not None:
+        for violation in guard.violations:
+            if violation not in found:
+                found.append(violation)
 
 
 @pytest.fixture(scope="session")
 def student(request):
-    path = request.config.getoption("--student-cells")
+    config = request.config
+    path = config.getoption("--student-cells")
     if not path:
         pytest.fail("the grader was started without --student-cells")
-    result = execute_cells(path, request.config.getoption("--cell-timeout"))
-    request.config._autograder_student = result
+    _arm_guard(config)
+    result = execute_cells(path, config.getoption("--cell-timeout"), config._autograder_crashed.get("cells", {}),
+                           config._autograder_progress)
+    _note_tampering(config, "by your cells")
+    config._autograder_student = result
     return result
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tasks whose code ended an earlier run (a crash, an endless loop) fail without running again."""
+    crashed = config._autograder_crashed.get("tasks", {})
+    if not crashed:
+        return
+    keep = []
+    for item in items:
+        task = _task_of(item)
+        if task in crashed:
+            config._autograder_records.append({
+                "task": task, "function": item.originalname or item.name, "id": item.name,
+                "outcome": "failed", "message": crashed[task], "seconds": 0.0,
+            })
+        else:
+            keep.append(item)
+    items[:] = keep
 
 
 def _task_of(item) -> str:
@@ -153,15 +281,28 @@ def student_message(excinfo) -> str:
         return str(exc)
     if isinstance(exc, _Timeout):
         return "your code did not finish in time (an infinite loop, or far too much work?)"
+    if isinstance(exc, StudentInterrupt):
+        return f"{exc}{_student_location(exc.__cause__.__traceback__) if exc.__cause__ else ''}"
     location = _student_location(excinfo.tb)
     return f"your code raised {type(exc).__name__}: {exc}{location}"
 
 
-@pytest.hookimpl(hookwrapper=True)
+class StudentInterrupt(Exception):
+    """KeyboardInterrupt raised by student code: a failure of this check, not the end of grading."""
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     seconds = item.config.getoption("--check-timeout")
-    with time_limit(seconds):
-        yield
+    progress = item.config._autograder_progress
+    progress.start(f"check {_task_of(item)}\t{item.nodeid}", seconds)
+    try:
+        with time_limit(seconds):
+            return (yield)
+    except KeyboardInterrupt as exc:
+        raise StudentInterrupt("your code raised KeyboardInterrupt") from exc
+    finally:
+        progress.done()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -172,6 +313,8 @@ def pytest_runtest_makereport(item, call):
         message = ""
         if call.excinfo is not None and report.outcome == "failed":
             message = student_message(call.excinfo)
+        if report.when == "call":
+            _note_tampering(item.config, f"while checking {item.originalname or item.name}")
         item.config._autograder_records.append(
             {
                 "task": _task_of(item),
@@ -185,16 +328,19 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    path = session.config.getoption("--report")
-    if not path:
+    config = session.config
+    out = config._autograder_report
+    if out is None:
         return
-    student = getattr(session.config, "_autograder_student", None)
-    with open(path, "w") as f:
-        json.dump(
-            {
-                "records": session.config._autograder_records,
-                "cell_errors": student.cell_errors if student else [],
-                "exitstatus": int(exitstatus),
-            },
-            f,
-        )
+    _note_tampering(config, "after the checks")
+    student = getattr(config, "_autograder_student", None)
+    json.dump(
+        {
+            "records": config._autograder_records,
+            "cell_errors": student.cell_errors if student else [],
+            "tampering": config._autograder_tampering,
+            "exitstatus": int(exitstatus),
+        },
+        out,
+    )
+    out.close()

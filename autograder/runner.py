@@ -50,12 +50,14 @@ class Report:
     tasks: dict[str, TaskResult]
     cell_errors: list[dict]
     problem: str | None = None  # the whole run failed (time-out, crash): every task scores 0
+    tampering: list[str] = field(default_factory=list)  # attempts to interfere with grading: every task scores 0
+    restarts: list[str] = field(default_factory=list)  # units that ended the checking process, skipped on re-runs
 
     def task(self, name: str) -> TaskResult:
         return self.tasks.get(name, TaskResult(name))
 
 
-def _build_report(data: dict) -> Report:
+def _build_report(data: dict, restarts: list[str]) -> Report:
     tasks: dict[str, TaskResult] = {}
     by_function: dict[tuple[str, str], CheckResult] = {}
     for rec in data["records"]:
@@ -68,33 +70,83 @@ def _build_report(data: dict) -> Report:
             result.passed = False
             case = rec["id"][len(rec["function"]):]
             result.message = (f"[{case.strip('[]')}] " if case else "") + rec["message"]
-    return Report(tasks, data.get("cell_errors", []))
+    return Report(tasks, data.get("cell_errors", []), tampering=list(data.get("tampering", [])), restarts=restarts)
+
+
+def _ending(returncode: int, timed_out: bool) -> str:
+    """How a process that wrote no report ended, in a student's words."""
+    if timed_out:
+        return "it ran past its time limit (an endless loop?), so the grader stopped it"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if -returncode == signal.SIGKILL:
+            return "the process was killed (SIGKILL: out of memory, or a time-out)"
+        return f"the process crashed ({name})"
+    return f"it ended the process (exit code {returncode}: os._exit or a crash)"
+
+
+_MAX_RUNS = 6  # a first run and up to five re-runs, each skipping one more unit that ended the process
 
 
 class PendingChecks:
-    """A checking process that runs while something else happens (nbgrader executing the notebook)."""
+    """A checking process that runs while something else happens (nbgrader executing the notebook).
 
-    def __init__(self, nb, assignment: Assignment, *, timeout: float, check_timeout: float, python: str | None):
+    Student code can end the process (``os._exit``, a segfault, the out-of-memory killer, an
+    endless loop that swallows the alarm). The process appends the unit it is about to run
+    (a cell, a check) to a progress file; when it ends without a report, the unit it was in
+    is marked as failed with the reason and the checks run again without it, so the credit
+    for the rest of the notebook is kept.
+    """
+
+    def __init__(self, nb, assignment: Assignment, *, timeout: float, check_timeout: float, python: str | None,
+                 guard: dict | None = None, memory_limit_mb: int = 0, cell_timeout: float = 60.0):
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
-        tmp = Path(self._tmp.name)
-        cells, self._report, ini = tmp / "cells.json", tmp / "report.json", tmp / "pytest.ini"
-        dump_cells(gradable_code(nb), cells)
-        ini.write_text("[pytest]\n")
-        work = tmp / "work"
+        self.tmp = tmp = Path(self._tmp.name)
+        self._cells_path = tmp / "cells.json"
+        self._cells = gradable_code(nb)
+        dump_cells(self._cells, self._cells_path)
+        (tmp / "pytest.ini").write_text("[pytest]\n")
+        self.assignment, self.check_timeout, self.python = assignment, check_timeout, python
+        self.guard = dict(guard or {})
+        self.guard.setdefault("readonly", [])
+        self.guard["protected"] = list(self.guard.get("protected", [])) + [str(tmp / "report"), str(tmp / "progress")]
+        self.memory_limit_mb, self.cell_timeout = memory_limit_mb, cell_timeout
+        self.crashed: dict[str, dict[str, str]] = {"cells": {}, "tasks": {}}
+        self.restarts: list[str] = []
+        self.timeout = timeout
+        self.started = time.perf_counter()
+        self._run = 0
+        self._launch()
+
+    def _launch(self) -> None:
+        self._run += 1
+        tmp = self.tmp
+        self._report = tmp / "report" / f"run{self._run}.json"
+        self._progress = tmp / "progress" / f"run{self._run}.txt"
+        self._report.parent.mkdir(exist_ok=True)
+        self._progress.parent.mkdir(exist_ok=True)
+        work = tmp / f"work{self._run}"
         work.mkdir()
+        self._output = tmp / f"output{self._run}.txt"
         # No third-party pytest plugins: the checks need none, and loading them costs a second per submission.
         env = dict(os.environ, MPLBACKEND="Agg", COURSE_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1",
                    PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         cmd = [
-            python or sys.executable, "-m", "pytest", str(assignment.checks_path),
-            "-c", str(ini), "--rootdir", str(tmp), "-p", "autograder.plugin",
+            self.python or sys.executable, "-m", "pytest", str(self.assignment.checks_path),
+            "-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp), "-p", "autograder.plugin",
             "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
-            f"--student-cells={cells}", f"--report={self._report}", f"--check-timeout={check_timeout}",
+            f"--student-cells={self._cells_path}", f"--report={self._report}",
+            f"--check-timeout={self.check_timeout}", f"--cell-timeout={self.cell_timeout}",
+            f"--progress={self._progress}",
+            f"--crashed={json.dumps(self.crashed)}", f"--guard={json.dumps(self.guard)}",
+            f"--memory-limit={self.memory_limit_mb}",
         ]
-        self.timeout = timeout
-        self.started = time.perf_counter()
-        self._proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True, start_new_session=True)
+        with open(self._output, "w") as out:  # to a file: student code may print megabytes
+            self._proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
 
     def _kill(self) -> None:
         if self._proc.poll() is None:
@@ -104,24 +156,75 @@ class PendingChecks:
                 pass
         self._proc.wait()
 
-    def result(self) -> Report:
-        """Wait for the checks (up to the time left of ``timeout``) and read their report."""
+    def _tail(self, lines: int = 15) -> str:
         try:
-            left = max(0.0, self.timeout - (time.perf_counter() - self.started))
-            try:
-                output, _ = self._proc.communicate(timeout=left)
-            except subprocess.TimeoutExpired:
-                self._kill()
-                return Report({}, [], problem=f"the checks did not finish within {self.timeout:g} s")
-            tail = "\n".join(output.strip().splitlines()[-15:])
-            if not self._report.exists():
-                return Report({}, [], problem=f"the checking process stopped unexpectedly "
-                                              f"(exit code {self._proc.returncode}):\n{tail}")
-            data = json.loads(self._report.read_text())
-            if data["exitstatus"] not in (0, 1):  # 0: all passed, 1: some failed; else a usage/collection error
-                return Report({}, data.get("cell_errors", []),
-                              problem=f"the checks could not run (pytest exit {data['exitstatus']}):\n{tail}")
-            return _build_report(data)
+            with open(self._output, "rb") as f:
+                f.seek(max(0, f.seek(0, 2) - 8192))
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def _last_unit(self) -> tuple[str, str, bool] | None:
+        """(kind, name, timed out) of the unit (cell or check) the process was in when it ended, if any."""
+        try:
+            lines = self._progress.read_text().splitlines()
+        except OSError:
+            return None
+        timed_out = bool(lines) and lines[-1].startswith("timeout ")
+        if timed_out:
+            lines.pop()
+        if not lines or not lines[-1].startswith("start "):
+            return None  # it ended between units (start-up, collection, the end)
+        kind, _, name = lines[-1].removeprefix("start ").partition(" ")
+        return kind, name, timed_out
+
+    def _label(self, index: str) -> str:
+        for cell in self._cells:
+            if str(cell.index) == index:
+                return cell.label
+        return f"cell {int(index) + 1}"
+
+    def result(self) -> Report:
+        """Wait for the checks (up to the time left of ``timeout``), re-running after crashes; read the report."""
+        try:
+            while True:
+                left = max(0.0, self.timeout - (time.perf_counter() - self.started))
+                timed_out = False
+                try:
+                    self._proc.wait(timeout=left)
+                except subprocess.TimeoutExpired:
+                    self._kill()
+                    timed_out = True
+                if self._report.exists() and self._report.stat().st_size > 0:
+                    data = json.loads(self._report.read_text())
+                    if data["exitstatus"] not in (0, 1):  # 0: all passed, 1: some failed; else a usage error
+                        return Report({}, data.get("cell_errors", []), tampering=data.get("tampering", []),
+                                      problem=f"the checks could not run (pytest exit {data['exitstatus']}):\n"
+                                              f"{self._tail()}")
+                    return _build_report(data, self.restarts)
+                unit = self._last_unit()
+                if timed_out and (unit is None or self._run >= _MAX_RUNS):
+                    return Report({}, [], problem=f"the checks did not finish within {self.timeout:g} s",
+                                  restarts=self.restarts)
+                if unit is None or self._run >= _MAX_RUNS:
+                    return Report({}, [], restarts=self.restarts,
+                                  problem=f"the checking process stopped unexpectedly "
+                                          f"({_ending(self._proc.returncode, False)}):\n{self._tail()}")
+                kind, name, unit_timed_out = unit
+                reason = _ending(self._proc.returncode, timed_out or unit_timed_out)
+                if kind == "cell":
+                    self.crashed["cells"][name] = f"when the grader ran this cell, {reason}"
+                    self.restarts.append(f"{self._label(name)}: {reason}")
+                else:  # a check: the task's code ended the process; its other checks would do the same
+                    task, _, nodeid = name.partition("\t")
+                    self.crashed["tasks"][task] = (f"when the check {nodeid.rpartition('::')[2]} called your code, "
+                                                   f"{reason}; the other checks of this task were not run")
+                    self.restarts.append(f"task {task} (check {nodeid.rpartition('::')[2]}): {reason}")
+                if time.perf_counter() - self.started >= self.timeout:
+                    return Report({}, [], problem=f"the checks did not finish within {self.timeout:g} s",
+                                  restarts=self.restarts)
+                self._launch()
         finally:
             self.close()
 
@@ -137,19 +240,29 @@ class PendingChecks:
 
 
 def start_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
-                 python: str | None = None) -> PendingChecks:
-    """Start every check of ``assignment`` on notebook ``nb`` in a fresh process; collect with .result()."""
-    return PendingChecks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python)
+                 python: str | None = None, guard: dict | None = None, memory_limit_mb: int = 0,
+                 cell_timeout: float = 60.0) -> PendingChecks:
+    """Start every check of ``assignment`` on notebook ``nb`` in a fresh process; collect with .result().
+
+    ``guard``: paths student code may not read (``protected``) or change (``readonly`` minus ``writable``),
+    see :class:`autograder.sandbox.Guard`; the autograder's own files are always protected.
+    """
+    return PendingChecks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python,
+                         guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout)
 
 
 def run_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
-               python: str | None = None) -> Report:
+               python: str | None = None, guard: dict | None = None, memory_limit_mb: int = 0) -> Report:
     """Run every check of ``assignment`` on notebook ``nb`` in a fresh process and wait for the report."""
-    return start_checks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python).result()
+    return start_checks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python,
+                        guard=guard, memory_limit_mb=memory_limit_mb).result()
 
 
 def format_task(report: Report, task: str, points: float) -> tuple[str, float]:
     """The feedback text for one graded test cell and the points it earns."""
+    if report.tampering:
+        return (f"Not graded: the grader found code that interferes with grading, so this submission earns "
+                f"no points:\n" + "\n".join(f"  - {t}" for t in report.tampering) + f"\nScore: 0 / {points:g}"), 0.0
     if report.problem:
         return f"Not graded: {report.problem}\nScore: 0 / {points:g}", 0.0
     result = report.task(task)
@@ -163,6 +276,9 @@ def format_task(report: Report, task: str, points: float) -> tuple[str, float]:
         lines.append(f"  {mark} {c.function.removeprefix('test_').replace('_', ' ')}")
         if not c.passed:
             lines.extend("       " + line for line in c.message.splitlines())
+    if report.restarts and passed < len(result.checks):
+        lines.append("  Note: your code ended the grading process; the grader skipped what ended it and went on:")
+        lines.extend(f"    {r}" for r in report.restarts)
     if report.cell_errors and passed < len(result.checks):
         lines.append("  Note: some of your cells raised errors when run on their own:")
         lines.extend(f"    {e['cell']}: {e['error']}" for e in report.cell_errors)

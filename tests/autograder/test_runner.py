@@ -67,3 +67,38 @@ def test_whole_run_time_out_scores_zero_with_a_reason(assignment):
     report = run_checks(notebook("import time\ntime.sleep(30)"), assignment, timeout=3)
     text, score = format_task(report, "add", 2)
     assert score == 0 and "did not finish within 3 s" in text
+
+
+def test_a_cell_that_ends_the_process_is_skipped_and_the_rest_keeps_its_credit(assignment):
+    report = run_checks(notebook("def add(a, b):\n    return a + b", "import os\nos._exit(7)",
+                                 "def loop():\n    return None"), assignment, check_timeout=5)
+    assert report.task("add").fraction == 1 and report.task("loop").fraction == 1
+    assert report.problem is None and len(report.restarts) == 1
+    assert "cell 2 (a)" in report.restarts[0] and "exit code 7" in report.restarts[0]
+    assert any("exit code 7" in e["error"] for e in report.cell_errors)
+
+
+def test_a_check_that_crashes_the_process_fails_its_task_only(assignment):
+    nb = notebook("def add(a, b):\n    return a + b",
+                  "def loop():\n    import faulthandler\n    faulthandler._sigsegv()")
+    report = run_checks(nb, assignment, check_timeout=5)
+    assert report.task("add").fraction == 1 and report.task("loop").fraction == 0
+    assert "SIGSEGV" in report.task("loop").checks[0].message
+    text, _ = format_task(report, "loop", 1)
+    assert "ended the grading process" in text
+
+
+def test_code_that_swallows_the_alarm_is_stopped_by_the_watchdog(assignment):
+    swallow = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass"
+    report = run_checks(notebook("def add(a, b):\n    return a + b", swallow), assignment, check_timeout=2,
+                        cell_timeout=2)
+    assert report.task("add").fraction == 1
+    assert "ran past its time limit" in report.restarts[0]
+
+
+def test_monkeypatching_torch_is_tampering_and_scores_zero(assignment):
+    report = run_checks(notebook("import torch\ntorch.allclose = lambda *a, **k: True\n"
+                                 "def add(a, b):\n    return a + b"), assignment, check_timeout=5)
+    assert report.tampering == ["torch.allclose was replaced or removed (by your cells)"]
+    text, score = format_task(report, "add", 2)
+    assert score == 0 and "interferes with grading" in text
