@@ -1,15 +1,29 @@
 """nbgrader configuration for the course (instructors run nbgrader from this folder).
 
-solutions/ holds the source notebooks, assignments/ the student release. Grading
-runs the hidden checks in a fresh process (started by
-autograder.preprocessors.StartHiddenChecks before nbgrader executes the notebook,
-collected by RunHiddenChecks after it) and removes the hidden test regions from
-the graded notebook, so feedback never shows them.
+solutions/ holds the source notebooks, assignments/ the student release.
+
+Autograding, step by step (nbgrader's defaults plus the course's own steps):
+
+* reading: ``TolerantExporter`` grades a file that is not a notebook as the unanswered
+  release, with a note, instead of failing the submission (and keeping an old score);
+* sanitize: ``NormalizeSubmission`` first puts the notebook back into the release's
+  structure (deleted, duplicated, reordered, retyped cells) and resets the submission's
+  automatic scores, then nbgrader's own steps restore the instructor cells;
+* autograde: ``StartHiddenChecks`` starts the hidden checks in a fresh, guarded process
+  on the notebook's setup and answer cells; ``GuardedExecute`` (nbgrader's Execute, with
+  a guarded kernel and a graded notebook even when the kernel dies) runs the notebook;
+  ``RunHiddenChecks`` writes feedback and points into each graded test cell;
+  ``ClearHiddenTests`` removes hidden regions; ``LimitOutputSize`` cuts huge outputs;
+  ``ShowGraderNotes`` puts what the grader found at the top of the feedback.
+
+``odl-grade autograde`` runs this for a class with several workers and a summary.
 """
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import ClearHiddenTests, Execute
 
-from autograder.preprocessors import RunHiddenChecks, StartHiddenChecks
+from autograder.execute import GuardedExecute
+from autograder.preprocessors import LimitOutputSize, RunHiddenChecks, ShowGraderNotes, StartHiddenChecks
+from autograder.structure import NormalizeSubmission, TolerantExporter
 
 c = get_config()  # noqa: F821  (injected by nbgrader)
 
@@ -17,14 +31,21 @@ c.CourseDirectory.course_id = "odl-pytorch"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 
-# Student notebooks run their own cells under this limit per cell; the hidden
-# checks have their own limits (c.HiddenChecks.timeout / .check_timeout).
-c.Execute.timeout = 120
+# Student notebooks run their own cells under this limit per cell (the notebooks skip their
+# demo training while grading: NBGRADER_EXECUTION=autograde); the hidden checks have their
+# own limits (c.HiddenChecks.timeout / .check_timeout / .memory_limit_mb).
+c.Execute.timeout = 60
+
+c.Autograde.exporter_class = TolerantExporter
+c.Autograde.sanitize_preprocessors = [NormalizeSubmission] + list(
+    Autograde.class_traits()["sanitize_preprocessors"].default())
 
 steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
 at = steps.index(Execute)
 c.Autograde.autograde_preprocessors = (
-    steps[:at] + [StartHiddenChecks, Execute, RunHiddenChecks, ClearHiddenTests] + steps[at + 1:]
+    steps[:at]
+    + [StartHiddenChecks, GuardedExecute, RunHiddenChecks, ClearHiddenTests, LimitOutputSize, ShowGraderNotes]
+    + steps[at + 1:]
 )
 
 # The release keeps a short stub students replace.

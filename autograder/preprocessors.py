@@ -15,16 +15,21 @@ autograded notebook, so feedback never shows them.
 """
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import time
+from pathlib import Path
 
-from nbformat.v4 import new_output
-from traitlets import Float
+from nbformat.v4 import new_markdown_cell, new_output
+from traitlets import Float, Integer
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 
 from autograder.assignments import ASSIGNMENTS
 from autograder.runner import format_task, start_checks
+from autograder.sandbox import TAMPER_PREFIX
 
 TEST_PREFIX = "test_"
 
@@ -41,6 +46,46 @@ def _checked_cells(nb):
     return [c for c in graded_test_cells(nb) if c.metadata.nbgrader.get("grade_id", "").startswith(TEST_PREFIX)]
 
 
+NOTES = "autograder"  # nb.metadata[NOTES]["notes"]: what the grader found, for the feedback and the summary
+
+
+def add_note(nb, text: str) -> None:
+    """Record something the student and the instructor must know about this grading (shown in both)."""
+    notes = nb.metadata.setdefault(NOTES, {}).setdefault("notes", [])
+    if text not in notes:
+        notes.append(text)
+
+
+def add_tampering(nb, text: str) -> None:
+    """Record an attempt to interfere with grading: the submission then earns no points."""
+    found = nb.metadata.setdefault(NOTES, {}).setdefault("tampering", [])
+    if text not in found:
+        found.append(text)
+
+
+# Code no answer needs and that targets the grader: patching the kernel's cell runner or its events,
+# reaching for the autograder, or rewriting functions' code. Found anywhere in the notebook's code.
+SUSPICIOUS = [
+    (re.compile(r"\brun_cell(_async)?\b"), "replaces or calls the kernel's cell runner (run_cell)"),
+    (re.compile(r"\bevents\s*\.\s*(register|unregister)\b"), "hooks into the kernel's cell events"),
+    (re.compile(r"\b(import\s+autograder|from\s+autograder\b)"), "imports the autograder"),
+    (re.compile(r"\bsys\s*\.\s*modules\s*\[\s*['\"]autograder"), "reaches for the autograder's modules"),
+    (re.compile(r"\baddaudithook\b"), "installs an audit hook"),
+    (re.compile(r"gradebook\.db"), "touches the gradebook"),
+]
+
+
+def scan_for_tampering(nb) -> list[str]:
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") != "code":
+            continue
+        for pattern, what in SUSPICIOUS:
+            if pattern.search(cell.get("source", "")):
+                found.append(f"cell {index + 1} {what}")
+    return found
+
+
 class HiddenChecks(NbGraderPreprocessor):
     """Settings shared by StartHiddenChecks and RunHiddenChecks (configure them as c.HiddenChecks.*)."""
 
@@ -48,6 +93,11 @@ class HiddenChecks(NbGraderPreprocessor):
     check_timeout = Float(60.0, help="Seconds one check may take (an infinite loop fails only that check).").tag(
         config=True
     )
+    cell_timeout = Float(60.0, help="Seconds one notebook cell may take when the checks execute it.").tag(config=True)
+    memory_limit_mb = Integer(
+        6144, help="Address space (MB) of the checking process and of the student's kernel; 0: unlimited. "
+                   "Not applied where CUDA is available (the driver maps far more than it uses)."
+    ).tag(config=True)
 
     def _start(self, nb, resources):
         """Start the checks of this notebook's assignment, or return None if there is nothing to check."""
@@ -59,7 +109,9 @@ class HiddenChecks(NbGraderPreprocessor):
             self.log.warning("No hidden checks are registered for assignment %r; test cells keep their kernel outputs",
                              assignment_id)
             return None
-        return start_checks(nb, assignment, timeout=self.timeout, check_timeout=self.check_timeout)
+        return start_checks(nb, assignment, timeout=self.timeout, check_timeout=self.check_timeout,
+                            guard=guard_spec(self.config, resources), memory_limit_mb=self.memory_limit_mb,
+                            cell_timeout=self.cell_timeout)
 
 
 class StartHiddenChecks(HiddenChecks):
@@ -85,6 +137,21 @@ class RunHiddenChecks(HiddenChecks):
                       time.perf_counter() - started)
         if report.problem:
             self.log.error("Hidden checks for %s failed to run: %s", assignment_id, report.problem)
+            add_note(nb, f"The hidden checks could not run: {report.problem.splitlines()[0]}")
+        for restart in report.restarts:
+            add_note(nb, f"Your code ended the grading process: {restart}. The grader skipped it and graded the rest.")
+        for found in report.tampering:
+            add_tampering(nb, found)
+        for found in scan_for_tampering(nb):
+            add_tampering(nb, found)
+        for found in _kernel_violations(resources):
+            add_tampering(nb, found)
+        tampering = nb.metadata.get(NOTES, {}).get("tampering", [])
+        if tampering and not report.tampering:
+            report.tampering = list(tampering)
+        if tampering:
+            self.log.warning("Tampering in %s (%s): %s", assignment_id, resources["nbgrader"].get("student"),
+                             "; ".join(tampering))
         for cell in cells:
             task = cell.metadata.nbgrader["grade_id"][len(TEST_PREFIX):]
             text, score = format_task(report, task, float(cell.metadata.nbgrader["points"]))
@@ -93,3 +160,82 @@ class RunHiddenChecks(HiddenChecks):
                 new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=cell.get("execution_count")),
             ]
         return nb, resources
+
+
+class LimitOutputSize(NbGraderPreprocessor):
+    """Cut text outputs to a size a feedback page can show (a student's loop may print 100 MB)."""
+
+    max_chars = Integer(20_000, help="Characters kept of each text output; the rest is replaced by a note.").tag(
+        config=True)
+
+    def _cut(self, text: str) -> str:
+        if len(text) <= self.max_chars:
+            return text
+        return text[: self.max_chars] + f"\n... [{len(text) - self.max_chars:,} more characters cut by the grader]\n"
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                text = output.get("text", "")
+                output["text"] = self._cut("".join(text) if isinstance(text, list) else text)
+            for key in ("text/plain", "text/html"):
+                data = output.get("data", {})
+                if key in data:
+                    text = data[key]
+                    data[key] = self._cut("".join(text) if isinstance(text, list) else text)
+        return cell, resources
+
+
+class ShowGraderNotes(NbGraderPreprocessor):
+    """A markdown cell at the top of the graded notebook with the grader's notes (it reaches the feedback)."""
+
+    def preprocess(self, nb, resources):
+        _show_notes(nb)
+        return nb, resources
+
+
+def _show_notes(nb) -> None:
+    meta = nb.metadata.get(NOTES, {})
+    notes, tampering = meta.get("notes", []), meta.get("tampering", [])
+    if not notes and not tampering:
+        return
+    lines = ["**Notes from the grader**", ""]
+    if tampering:
+        lines.append("- This submission earns no points: it contains code that interferes with grading:")
+        lines.extend(f"    - {t}" for t in tampering)
+    lines.extend(f"- {n}" for n in notes)
+    nb.cells.insert(0, new_markdown_cell("\n".join(lines), metadata={"autograder_notes": True}))
+
+
+# -- what student code may touch while it is graded ------------------------------------------
+
+KERNEL_LOG = "autograder_kernel_log"
+
+
+def guard_spec(config, resources) -> dict:
+    """Paths for autograder.sandbox.Guard: the course's instructor and other students' folders, the gradebook."""
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    root = Path(coursedir.root).resolve()
+    protected = [
+        coursedir.format_path(coursedir.source_directory, ".", "."),
+        coursedir.format_path(coursedir.submitted_directory, ".", "."),
+        coursedir.format_path(coursedir.autograded_directory, ".", "."),
+        coursedir.format_path(coursedir.feedback_directory, ".", "."),
+    ]
+    db_url = resources.get("nbgrader", {}).get("db_url") or coursedir.db_url
+    if db_url.startswith("sqlite:///"):
+        db = Path(db_url[len("sqlite:///"):])
+        protected += [str(db), str(db) + "-journal", str(db) + "-wal", str(db) + "-shm"]
+    own = resources.get("metadata", {}).get("path")
+    return {"protected": [os.path.normpath(p) for p in protected], "readonly": [str(root)],
+            "writable": [str(Path(own).resolve())] if own else []}
+
+
+def _kernel_violations(resources) -> list[str]:
+    path = resources.get(KERNEL_LOG)
+    if not path or not os.path.exists(path):
+        return []
+    lines = Path(path).read_text().splitlines()
+    return [f"in the notebook's kernel: {line}" for line in dict.fromkeys(lines) if line.strip()]

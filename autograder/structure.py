@@ -1,0 +1,186 @@
+"""Put a submitted notebook back into the shape of the release before nbgrader grades it.
+
+Students delete, duplicate, reorder and retype cells, submit an empty file or
+the notebook of another assignment. nbgrader then grades the wrong cell,
+silently drops a task, or fails and keeps the old score. Here:
+
+* :class:`TolerantExporter` (``c.Autograde.exporter_class``) reads a file that
+  is not a notebook as the release with a note saying why, so the submission
+  is graded (0 points, a clear message) instead of failing;
+* :class:`NormalizeSubmission` (first sanitize step) rebuilds the notebook in
+  the release's order: every instructor cell from the release, every answer
+  cell from the submission (the first copy when a ``grade_id`` repeats, in its
+  release cell type), the student's own extra cells after the answer they
+  followed. What it had to repair is recorded as notes for the feedback and the
+  instructor's summary. It also resets the submission's automatic scores, so a
+  grading run that fails later never leaves a stale score behind.
+
+The submitted file itself is never changed: nbgrader works on a copy.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+from nbconvert.exporters import NotebookExporter
+from nbformat.v4.nbbase import random_cell_id
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from autograder.notebook import NotebookError, read_notebook
+from autograder.preprocessors import add_note
+
+UNREADABLE = "unreadable_submission"
+
+
+def release_notebook(config, assignment_id: str, notebook_id: str):
+    """The notebook as handed out (the course's release folder), or None when it is not there."""
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    path = Path(coursedir.format_path(coursedir.release_directory, ".", assignment_id)) / f"{notebook_id}.ipynb"
+    if not path.exists():
+        return None
+    return nbformat.read(str(path), as_version=4)
+
+
+class TolerantExporter(NotebookExporter):
+    """Reads an unreadable submission as the release, with a note, instead of failing the whole submission."""
+
+    def from_file(self, file_stream, resources=None, **kw):
+        path = getattr(file_stream, "name", None)
+        try:
+            read_notebook(path)  # raises NotebookError with a message a person can act on
+            return super().from_file(file_stream, resources=resources, **kw)
+        except NotebookError as exc:
+            problem = str(exc).replace(str(path), Path(path).name) if path else str(exc)
+        nbgrader = (resources or {}).get("nbgrader", {})
+        nb = release_notebook(self.config, nbgrader.get("assignment", ""), nbgrader.get("notebook", ""))
+        if nb is None:
+            raise NotebookError(problem)
+        for cell in nb.cells:
+            if cell.get("cell_type") == "code":
+                cell.outputs, cell.execution_count = [], None
+        nb.metadata.setdefault("autograder", {})[UNREADABLE] = problem
+        return self.from_notebook_node(nb, resources, **kw)
+
+
+def _grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _strip_nbgrader(cell):
+    cell = copy.deepcopy(cell)
+    cell.metadata.pop("nbgrader", None)
+    for key in ("deletable", "editable"):
+        cell.metadata.pop(key, None)
+    return cell
+
+
+def normalize(submitted, release) -> tuple[object, list[str]]:
+    """The submission in the release's structure, and what had to be repaired (as sentences)."""
+    notes: list[str] = []
+    canonical = [_grade_id(c) for c in release.cells]
+    wanted = {gid for gid in canonical if gid}
+    release_by_id = {_grade_id(c): c for c in release.cells if _grade_id(c)}
+    answers: dict[str, object] = {}
+    extras: dict[str | None, list] = {}  # extra cells after the instructor/answer cell they followed
+    seen_order: list[str] = []
+    anchor = None
+    duplicates, foreign, retyped = [], [], []
+    for cell in submitted.cells:
+        gid = _grade_id(cell)
+        if gid in wanted and gid not in seen_order:
+            seen_order.append(gid)
+            anchor = gid
+            is_answer = release_by_id[gid].get("metadata", {}).get("nbgrader", {}).get("solution", False)
+            if is_answer:
+                answers[gid] = cell
+                if cell.get("cell_type") != release_by_id[gid].cell_type:
+                    retyped.append(gid)
+            continue
+        if gid in wanted:
+            duplicates.append(gid)
+        elif gid:
+            foreign.append(gid)
+        extras.setdefault(anchor, []).append(_strip_nbgrader(cell))
+    cells = list(extras.get(None, []))
+    missing = []
+    for gid, original in zip(canonical, release.cells):
+        if gid is None:
+            cells.append(copy.deepcopy(original))
+            continue
+        if gid in answers:
+            cell = copy.deepcopy(original)  # the release's metadata and type, the student's text
+            cell.source = answers[gid].get("source", "")
+            cells.append(cell)
+        else:
+            if gid not in seen_order:
+                missing.append(gid)
+            cells.append(copy.deepcopy(original))
+        cells.extend(extras.get(gid, []))
+    present = [g for g in canonical if g in seen_order]
+    answer_ids = [g for g in canonical if g and release_by_id[g].get("metadata", {}).get("nbgrader", {}).get("solution")]
+    if answer_ids and not any(g in answers for g in answer_ids):
+        notes.append("None of this assignment's answer cells are in the submission: is it the right notebook "
+                     "(or a notebook of another assignment)? It was graded as an unanswered notebook.")
+    elif missing:
+        notes.append(f"Cells missing from the submission were restored from the release: {', '.join(missing)}"
+                     f" (a missing answer cell counts as unanswered).")
+    if present != seen_order:
+        notes.append("Graded cells were out of order; they were graded in the release's order.")
+    if duplicates:
+        notes.append(f"Cells appear more than once: {', '.join(dict.fromkeys(duplicates))}; the first copy was "
+                     f"graded, later copies were kept as ordinary cells.")
+    if foreign:
+        notes.append(f"Cells with ids this notebook does not have were kept as ordinary cells: "
+                     f"{', '.join(dict.fromkeys(foreign))}.")
+    if retyped:
+        notes.append(f"Answer cells whose type was changed were graded as the release's type: {', '.join(retyped)}.")
+    seen_ids = set()
+    for cell in cells:  # copied cells share their nbformat id; nbformat wants them unique
+        if "id" in cell:
+            if cell["id"] in seen_ids:
+                cell["id"] = random_cell_id()
+            seen_ids.add(cell["id"])
+    result = copy.deepcopy(submitted)
+    result.cells = cells
+    return result, notes
+
+
+class NormalizeSubmission(NbGraderPreprocessor):
+    """First sanitize step: release structure, repair notes, and no stale automatic scores."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        unreadable = nb.metadata.get("autograder", {}).pop(UNREADABLE, None)
+        self._reset_scores(info)
+        if unreadable:
+            add_note(nb, f"Your submitted file could not be read ({unreadable}), so it was graded as the "
+                         f"unanswered release.")
+            return nb, resources
+        release = release_notebook(self.config, info["assignment"], info["notebook"])
+        if release is None:
+            self.log.warning("No release notebook for %s/%s: the structure is not checked",
+                             info["assignment"], info["notebook"])
+            return nb, resources
+        fixed, notes = normalize(nb, release)
+        fixed.metadata = nb.metadata
+        for note in notes:
+            add_note(fixed, note)
+        return fixed, resources
+
+    def _reset_scores(self, info) -> None:
+        """Automatic scores of this notebook go to 0 now, and get their new values when grading succeeds."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        try:
+            with Gradebook(info["db_url"]) as gb:
+                submission = gb.find_submission_notebook(info["notebook"], info["assignment"], info["student"])
+                for grade in submission.grades:
+                    if grade.auto_score is not None:
+                        grade.auto_score = 0
+                gb.db.commit()
+        except MissingEntry:
+            pass
