@@ -1,0 +1,257 @@
+"""A corpus of broken and malicious submissions, generated from the instructor's solution.
+
+Every case is one student's submission of assignment ``02_optimizers`` (17
+points): the solution with one thing done to it. Each case states the score it
+must get through the real pipeline (nbgrader autograde with this course's
+configuration) and phrases the feedback or the grader's notes must contain.
+``tests/test_corpus.py`` grades the whole corpus as one class and asserts every
+case, that nothing else in the course was touched, and that the batch finished.
+
+Points per task: sgd 1, momentum 2, nesterov 2, adagrad 2, rmsprop 2, adam 3,
+linear_decay 2, search 1, adamw 1, amsgrad 1. AdamW reuses the student's adam
+in the solution, so breaking adam costs adamw's point too.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import nbformat
+from nbformat.v4 import new_code_cell
+from nbformat.v4.nbbase import random_cell_id
+
+from autograder.notebook import read_notebook
+from autograder.submissions import KERNEL_PATCH, answer_sources, fill
+
+ASSIGNMENT = "02_optimizers"
+NOTEBOOK = "optimizers.ipynb"
+FULL = 17.0
+VICTIM = "corpus_victim"  # a correct submission the attacks aim at; it must keep its score and files
+
+
+@dataclass
+class Context:
+    release: object  # the release notebook of ASSIGNMENT
+    solution: object  # the instructor's source notebook of ASSIGNMENT
+    other_release: object  # the release of another assignment (submitted by mistake)
+    other_solution: object
+    autograder_dir: Path  # where the hidden checks live on this grader
+
+    def answers(self) -> dict[str, str]:
+        return answer_sources(self.solution)
+
+    def solved(self, **changes: str):
+        """The release with the instructor's answers, ``changes`` (grade_id -> new answer text) applied."""
+        answers = {**self.answers(), **changes}
+        return fill(self.release, answers)
+
+    def edited(self, grade_id: str, old: str, new: str):
+        source = self.answers()[grade_id]
+        if source.count(old) != 1:
+            raise ValueError(f"corpus: {old!r} occurs {source.count(old)} times in answer {grade_id!r}")
+        return self.solved(**{grade_id: source.replace(old, new)})
+
+    def injected(self, grade_id: str, statement: str):
+        """The answer with ``statement`` as the first line of the body of its (first) function."""
+        lines = self.answers()[grade_id].splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith("def ") and line.rstrip().endswith(":"))
+        lines.insert(at + 1, "    " + statement)
+        return self.solved(**{grade_id: "\n".join(lines)})
+
+    def appended(self, grade_id: str, text: str):
+        return self.solved(**{grade_id: self.answers()[grade_id] + "\n" + text})
+
+    def prepended(self, grade_id: str, text: str):
+        return self.solved(**{grade_id: text + "\n" + self.answers()[grade_id]})
+
+
+def _index(nb, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _with_extra_cell(nb, after: str, source: str):
+    nb = copy.deepcopy(nb)
+    nb.cells.insert(_index(nb, after) + 1, new_code_cell(source))
+    return nb
+
+
+def _deleted(nb, grade_id: str):
+    nb = copy.deepcopy(nb)
+    del nb.cells[_index(nb, grade_id)]
+    return nb
+
+
+def _duplicated(nb, grade_id: str, source: str | None = None):
+    nb = copy.deepcopy(nb)
+    at = _index(nb, grade_id)
+    copy_ = copy.deepcopy(nb.cells[at])
+    copy_["id"] = random_cell_id()  # JupyterLab gives a pasted cell a new id; its metadata (grade_id) stays
+    if source is not None:
+        copy_.source = source
+    nb.cells.insert(at + 1, copy_)
+    return nb
+
+
+def _reordered(nb):
+    """The sgd and momentum blocks (markdown, answer, test) swapped."""
+    nb = copy.deepcopy(nb)
+    a, b = _index(nb, "sgd") - 1, _index(nb, "momentum") - 1  # the markdown above each answer
+    first, second = nb.cells[a:b], nb.cells[b:b + 3]
+    nb.cells[a:b + 3] = second + first
+    return nb
+
+
+def _retyped(nb, grade_id: str):
+    nb = copy.deepcopy(nb)
+    cell = nb.cells[_index(nb, grade_id)]
+    cell.cell_type = "markdown"
+    cell.pop("outputs", None)
+    cell.pop("execution_count", None)
+    return nb
+
+
+def _edited_test(nb, grade_id: str, source: str):
+    nb = copy.deepcopy(nb)
+    nb.cells[_index(nb, grade_id)].source = source
+    return nb
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    what: str
+    build: Callable[[Context], object]  # a notebook, or bytes written as the file
+    score: float
+    feedback: tuple[str, ...] = ()  # phrases that must appear in the graded notebook's feedback or notes
+    tampering: bool = False
+
+
+SLEEP_FOREVER = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass"
+
+CASES: list[Case] = [
+    # -- the reference point ------------------------------------------------------------------
+    Case("solution", "the instructor's answers", lambda c: c.solved(), FULL),
+    # -- code that hangs, exits or crashes ----------------------------------------------------
+    Case("infinite_loop", "an answer cell that loops forever after defining its function",
+         lambda c: c.appended("momentum", "while True:\n    pass"), FULL,
+         ("momentum (cell 7) ran past the",)),
+    Case("loop_ignores_interrupt", "an answer cell that loops forever and swallows every interrupt",
+         lambda c: c.appended("nesterov", SLEEP_FOREVER), FULL - 2,
+         ("The kernel stopped answering after", "ran past its time limit")),
+    Case("os_exit", "an answer cell that calls os._exit (the kernel dies)",
+         lambda c: c.appended("adagrad", "import os\nos._exit(3)"), FULL - 2,
+         ("The kernel died", "exit code 3")),
+    Case("segfault", "an update rule that crashes the process (SIGSEGV) when called",
+         lambda c: c.injected("rmsprop", "import faulthandler; faulthandler._sigsegv()"),
+         FULL - 2, ("The kernel died", "SIGSEGV")),
+    Case("system_exit", "an answer cell that raises SystemExit after its definition",
+         lambda c: c.appended("sgd", "raise SystemExit(1)"), FULL, ()),
+    Case("keyboard_interrupt", "an update rule that raises KeyboardInterrupt",
+         lambda c: c.injected("adagrad", "raise KeyboardInterrupt"), FULL - 2,
+         ("KeyboardInterrupt",)),
+    Case("memory_bomb", "an answer cell that allocates far more memory than the grader allows",
+         lambda c: c.appended("sgd", "hog = [torch.ones(2**28) for _ in range(64)]"), FULL, ()),
+    Case("print_100mb", "an answer cell that prints 100 MB",
+         lambda c: c.appended("sgd", "print('x' * 100_000_000)"), FULL, ("more characters cut by the grader",)),
+    Case("sleeps_past_timeout", "a schedule that sleeps far past the time limit",
+         lambda c: c.injected("linear_decay", "import time; time.sleep(1000)"),
+         FULL - 2, ("did not finish in time",)),
+    # -- broken structure ---------------------------------------------------------------------
+    Case("syntax_error", "an answer cell with a syntax error",
+         lambda c: c.solved(sgd="def sgd(param, grad, state, *, lr)\n    param.add_(grad, alpha=-lr)"), FULL - 1,
+         ("SyntaxError",)),
+    Case("deleted_test_cell", "a test cell deleted",
+         lambda c: _deleted(c.solved(), "test_momentum"), FULL, ("restored from the release: test_momentum",)),
+    Case("deleted_answer_cell", "an answer cell deleted",
+         lambda c: _deleted(c.solved(), "nesterov"), FULL - 2, ("restored from the release: nesterov",)),
+    Case("duplicated_test_cell", "a test cell duplicated",
+         lambda c: _duplicated(c.solved(), "test_sgd"), FULL, ("appear more than once: test_sgd",)),
+    Case("reordered_cells", "two tasks' cells swapped",
+         lambda c: _reordered(c.solved()), FULL, ("out of order",)),
+    Case("edited_test_cell", "a test cell replaced by `pass`",
+         lambda c: _edited_test(c.solved(), "test_adam", "pass"), FULL, ()),
+    Case("copied_answer_cell", "an answer cell copied, the copy (below) wrong",
+         lambda c: _duplicated(c.solved(), "sgd", "def sgd(param, grad, state, *, lr):\n    pass"), FULL,
+         ("appear more than once: sgd",)),
+    Case("changed_cell_type", "an answer cell turned into markdown",
+         lambda c: _retyped(c.solved(), "rmsprop"), FULL, ("graded as the release's type: rmsprop",)),
+    Case("invalid_json", "a file cut off in the middle",
+         lambda c: nbformat.writes(c.solved()).encode()[:5000], 0.0, ("not valid JSON",)),
+    Case("not_a_notebook", "valid JSON that is not a notebook",
+         lambda c: json.dumps({"hello": "world"}).encode(), 0.0, ("not a Jupyter notebook",)),
+    Case("empty_file", "an empty file", lambda c: b"", 0.0, ("the file is empty",)),
+    Case("other_assignment", "the solved notebook of another assignment under this name",
+         lambda c: fill(c.other_release, answer_sources(c.other_solution)), 0.0,
+         ("None of this assignment's answer cells",)),
+    # -- wrong results ------------------------------------------------------------------------
+    Case("nan_results", "Adam that writes NaN into the parameter",
+         lambda c: c.appended("adam", "_adam = adam\ndef adam(param, grad, state, **kw):\n"
+                                      "    _adam(param, grad, state, **kw)\n    param.fill_(float('nan'))"),
+         14.33, ("NaN",)),  # adam 1/3 and adamw 0.33/1: both keep their contract check
+    Case("wrong_dtype", "log_uniform that returns float32",
+         lambda c: c.appended("search", "_lu = log_uniform\ndef log_uniform(*a, **k):\n"
+                                        "    return _lu(*a, **k).float()"), FULL - 1, ("float32",)),
+    Case("wrong_device", "momentum that keeps its state on a CUDA device whatever the parameter's",
+         lambda c: c.edited("momentum", "torch.zeros_like(param)", "torch.zeros_like(param, device='cuda')"),
+         FULL - 2, ("cuda",)),
+    Case("warnings_to_stderr", "answers that print warnings to stderr",
+         lambda c: c.appended("sgd", "import sys, warnings\nwarnings.warn('my own warning')\n"
+                                     "print('to stderr', file=sys.stderr)"), FULL, ()),
+    Case("hardcoded_public_answers", "schedule answers hard-coded to pass the notebook's public tests",
+         lambda c: c.solved(linear_decay="def linear_decay(step, lr0, tau, final_fraction=0.01):\n"
+                                         "    return lr0 if step == 0 else 0.01 * lr0"),
+         FULL - 2, ()),
+    # -- tampering ----------------------------------------------------------------------------
+    Case("patch_torch_allclose", "torch.allclose replaced to always say yes",
+         lambda c: c.prepended("sgd", "torch.allclose = lambda *a, **k: True"), 0.0,
+         ("torch.allclose was replaced",), tampering=True),
+    Case("patch_tensor_method", "torch.Tensor.__sub__ replaced",
+         lambda c: c.appended("sgd", "torch.Tensor.__sub__ = lambda a, b: torch.zeros_like(a)"), 0.0,
+         ("torch.Tensor.__sub__ was replaced",), tampering=True),
+    Case("patch_assert", "AssertionError replaced in builtins",
+         lambda c: c.appended("sgd", "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})"),
+         0.0, ("builtins.AssertionError was replaced",), tampering=True),
+    Case("patch_run_cell", "the kernel's run_cell patched so test cells do nothing",
+         lambda c: c.prepended("sgd", KERNEL_PATCH), 0.0, ("run_cell",), tampering=True),
+    Case("patch_autograder", "the autograder's comparison helpers patched",
+         lambda c: c.appended("sgd", "import autograder.compare as _c\n_c.check_tensor = lambda *a, **k: None"),
+         0.0, ("importing autograder",), tampering=True),
+    Case("read_hidden_checks", "the hidden checks read from the grader's disk",
+         lambda c: c.appended("sgd", f"_src = open({str(c.autograder_dir / 'checks' / 'test_optimizers.py')!r})"
+                                     f".read()"),
+         0.0, ("reading", "test_optimizers.py is not allowed"), tampering=True),
+    Case("frame_walk", "an update rule that looks up the checks' variables through the call stack",
+         lambda c: c.injected("sgd", "import sys; sys._getframe(1).f_globals"), 0.0,
+         ("inspecting the call stack",), tampering=True),
+    Case("write_gradebook", "a cell that overwrites the gradebook",
+         lambda c: _with_extra_cell(c.solved(), "sgd", "open('../../../gradebook.db', 'wb').write(b'owned')"), 0.0,
+         ("gradebook",), tampering=True),
+    Case("write_other_student", "a cell that overwrites another student's submission and graded notebook",
+         lambda c: _with_extra_cell(c.solved(), "sgd",
+                                    f"for _p in ['../../../submitted/{VICTIM}/{ASSIGNMENT}/{NOTEBOOK}',\n"
+                                    f"           '../../{VICTIM}/{ASSIGNMENT}/{NOTEBOOK}']:\n"
+                                    f"    try:\n        open(_p, 'w').write('{{}}')\n"
+                                    f"    except OSError as e:\n        print(e)"), 0.0,
+         ("is not allowed while grading",), tampering=True),
+]
+CASES_BY_NAME = {case.name: case for case in CASES}
+
+
+def context(release: Path, solution: Path, other_release: Path, other_solution: Path) -> Context:
+    return Context(read_notebook(release), read_notebook(solution), read_notebook(other_release),
+                   read_notebook(other_solution), Path(__file__).resolve().parent)
+
+
+def place_case(case: Case, ctx: Context, folder: Path) -> Path:
+    """Write ``case``'s submission into ``folder`` (a student's submitted/<id>/<assignment> folder)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / NOTEBOOK
+    built = case.build(ctx)
+    if isinstance(built, bytes):
+        path.write_bytes(built)
+    else:
+        nbformat.write(built, str(path))
+    return path

@@ -1,0 +1,129 @@
+"""The corpus of broken and malicious submissions, graded as one class through real nbgrader.
+
+Every case of autograder.corpus must get its stated score and feedback; the batch
+must finish, leave every submitted file and the gradebook intact, keep a victim
+student's work and score, and re-grading must be idempotent with no stale score.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.corpus import ASSIGNMENT, CASES, FULL, NOTEBOOK, VICTIM, context, place_case
+from autograder.demo import DEMO_TIMESTAMP
+from autograder.release import REPO, generate, nbgrader, write_course_config
+
+pytestmark = pytest.mark.slow
+
+# Short limits keep the corpus quick; the cases that hang hit them on purpose.
+LIMITS = """
+c.Execute.timeout = 20
+c.HiddenChecks.check_timeout = 8
+c.HiddenChecks.cell_timeout = 8
+c.HiddenChecks.timeout = 240
+"""
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _text(nb) -> str:
+    """Everything a student sees in a graded notebook: sources and outputs."""
+    parts = []
+    for cell in nb.cells:
+        parts.append(cell.get("source", ""))
+        for out in cell.get("outputs", []):
+            parts.append(out.get("text", "") if isinstance(out.get("text", ""), str) else "".join(out["text"]))
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+            parts.append(str(out.get("evalue", "")))
+    return "\n".join(parts)
+
+
+def scores(course: Path) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "odl-pytorch") as gb:
+        return {s.student.id: s.score for s in gb.assignment_submissions(ASSIGNMENT)}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    course = tmp_path_factory.mktemp("corpus")
+    write_course_config(course)
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write(LIMITS)
+    shutil.copytree(REPO / "solutions" / ASSIGNMENT, course / "solutions" / ASSIGNMENT)
+    generate(course, [ASSIGNMENT])
+    ctx = context(course / "assignments" / ASSIGNMENT / NOTEBOOK, course / "solutions" / ASSIGNMENT / NOTEBOOK,
+                  REPO / "assignments" / "01_pytorch_basics" / "pytorch_basics.ipynb",
+                  REPO / "solutions" / "01_pytorch_basics" / "pytorch_basics.ipynb")
+    from autograder.corpus import CASES_BY_NAME
+
+    students = {case.name: case for case in CASES}
+    for student, case in [(VICTIM, CASES_BY_NAME["solution"])] + list(students.items()):
+        folder = course / "submitted" / student / ASSIGNMENT
+        place_case(case, ctx, folder)
+        (folder / "timestamp.txt").write_text(DEMO_TIMESTAMP)
+    before = {p: _digest(p) for p in (course / "submitted").rglob("*") if p.is_file()}
+    nbgrader(["autograde", ASSIGNMENT, "--force"], course, check=False)
+    return course, before
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_case_is_graded_as_expected(graded, case):
+    course, _ = graded
+    path = course / "autograded" / case.name / ASSIGNMENT / NOTEBOOK
+    assert path.exists(), f"{case.name} ({case.what}) was not graded"
+    assert scores(course)[case.name] == pytest.approx(case.score), f"{case.name}: {case.what}"
+    nb = nbformat.read(str(path), as_version=4)
+    text = _text(nb)
+    for phrase in case.feedback:
+        assert phrase in text, f"{case.name}: feedback lacks {phrase!r}"
+    tampering = nb.metadata.get("autograder", {}).get("tampering", [])
+    assert bool(tampering) == case.tampering, tampering
+    if case.tampering:
+        assert "earns no points" in text
+
+
+def test_submitted_files_are_never_modified(graded):
+    course, before = graded
+    after = {p: _digest(p) for p in (course / "submitted").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_victim_keeps_work_and_score(graded):
+    course, _ = graded
+    assert scores(course)[VICTIM] == FULL
+    nb = nbformat.read(str(course / "autograded" / VICTIM / ASSIGNMENT / NOTEBOOK), as_version=4)
+    assert nb.cells, "the victim's graded notebook was overwritten"
+    assert not nb.metadata.get("autograder", {}).get("tampering")
+
+
+def test_gradebook_is_intact(graded):
+    course, _ = graded
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert len(scores(course)) == len(CASES) + 1
+
+
+def test_regrading_is_idempotent_and_leaves_no_stale_score(graded):
+    course, _ = graded
+    student = "system_exit"  # full marks, with a cell error on the way
+    first = nbformat.read(str(course / "autograded" / student / ASSIGNMENT / NOTEBOOK), as_version=4)
+    nbgrader(["autograde", ASSIGNMENT, "--force", f"--student={student}"], course)
+    again = nbformat.read(str(course / "autograded" / student / ASSIGNMENT / NOTEBOOK), as_version=4)
+    assert scores(course)[student] == FULL
+    grades = lambda nb: [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
+                         and c.metadata.get("nbgrader", {}).get("grade")]  # noqa: E731
+    assert [g["data"] for g in grades(again)] == [g["data"] for g in grades(first)]
+    # The same student hands in a broken file: the re-grade must not keep the old 17.
+    (course / "submitted" / student / ASSIGNMENT / NOTEBOOK).write_bytes(b"")
+    nbgrader(["autograde", ASSIGNMENT, "--force", f"--student={student}"], course, check=False)
+    assert scores(course)[student] == 0
