@@ -5,6 +5,7 @@
     train_loader, test_loader = course.fast_loaders("mnist", device=device)
 
 Lecture 01 (Tensors): :func:`get_device`, :func:`available_devices`, :func:`seed_everything`.
+Assignments: :func:`grading` (true while nbgrader autogrades a notebook).
 Lecture 02 (Loading MNIST, training and testing loops): :func:`load_mnist`,
 :func:`load_fashion_mnist`, :class:`ImageSplit`, :func:`mnist_loaders`,
 :func:`fast_loaders`, :class:`TensorLoader`, :func:`to_tensors`, :func:`fit`,
@@ -30,7 +31,7 @@ from .data import (
     to_tensors,
 )
 from .optim import RuleOptimizer
-from .devices import available_devices, get_device, seed_everything
+from .devices import available_devices, get_device, grading, seed_everything
 from .plots import plot_history, plot_loss_surface, show_images
 from .training import History, evaluate, fit
 
@@ -38,6 +39,7 @@ __all__ = [
     "get_device",
     "available_devices",
     "seed_everything",
+    "grading",
     "load_mnist",
     "load_fashion_mnist",
     "DatasetUnavailable",

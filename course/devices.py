@@ -12,7 +12,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["get_device", "available_devices", "seed_everything"]
+__all__ = ["get_device", "available_devices", "seed_everything", "grading"]
 
 
 def _mps_available() -> bool:
@@ -119,3 +119,13 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def grading() -> bool:
+    """True while nbgrader autogrades the notebook (it sets ``NBGRADER_EXECUTION=autograde``).
+
+    The hidden checks repeat every graded run in their own process with the student's code,
+    so assignment notebooks shrink their demonstration runs while being graded: grading a
+    class then costs seconds per notebook, not minutes.
+    """
+    return os.environ.get("NBGRADER_EXECUTION") == "autograde"
