@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from course import available_devices, get_device, seed_everything
+from course import available_devices, get_device, grading, seed_everything
 
 
 @pytest.fixture
@@ -103,3 +103,12 @@ def test_cuda_device():
     a = torch.rand(3, device="cuda")
     seed_everything(5)
     assert torch.equal(a, torch.rand(3, device="cuda"))
+
+
+def test_grading_is_true_only_under_nbgrader_autograde(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert grading() is False
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    assert grading() is False
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert grading() is True
