@@ -252,10 +252,11 @@ def start_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_ti
 
 
 def run_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
-               python: str | None = None, guard: dict | None = None, memory_limit_mb: int = 0) -> Report:
+               python: str | None = None, guard: dict | None = None, memory_limit_mb: int = 0,
+               cell_timeout: float = 60.0) -> Report:
     """Run every check of ``assignment`` on notebook ``nb`` in a fresh process and wait for the report."""
     return start_checks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python,
-                        guard=guard, memory_limit_mb=memory_limit_mb).result()
+                        guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout).result()
 
 
 def format_task(report: Report, task: str, points: float) -> tuple[str, float]:
