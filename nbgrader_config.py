@@ -17,10 +17,13 @@ Autograding, step by step (nbgrader's defaults plus the course's own steps):
   ``ShowGraderNotes`` puts what the grader found at the top of the feedback.
 
 ``odl-grade autograde`` runs this for a class with several workers and a summary.
+Importing ``autograder.gradebook`` puts a SQLite gradebook in WAL mode with a long busy
+timeout, so nbgrader commands that overlap (formgrader, autograde) wait instead of failing.
 """
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import ClearHiddenTests, Execute
 
+import autograder.gradebook  # noqa: F401  (SQLite: WAL and a busy timeout for overlapping nbgrader commands)
 from autograder.execute import GuardedExecute
 from autograder.preprocessors import LimitOutputSize, RunHiddenChecks, ShowGraderNotes, StartHiddenChecks
 from autograder.structure import NormalizeSubmission, TolerantExporter

@@ -3,6 +3,7 @@
     odl-grade check NOTEBOOK       run the hidden checks on a notebook, print the report (no gradebook)
     odl-grade release [ID ...]     regenerate assignments/ from solutions/ with nbgrader
     odl-grade demo                 the instructor pipeline end to end, in .work/demo
+    odl-grade autograde ID         autograde every submission of an assignment in parallel, print a summary
 """
 from __future__ import annotations
 
@@ -52,6 +53,31 @@ def cmd_demo(args) -> int:
     return run_demo(Path(args.workdir) if args.workdir else None)
 
 
+def cmd_autograde(args) -> int:
+    from autograder.parallel import DEFAULT_TIMEOUT, FAILED, GradingError, format_points, format_table, grade_class
+
+    students = [s.strip() for s in args.students.split(",") if s.strip()] if args.students else None
+    done = 0
+
+    def progress(result) -> None:
+        nonlocal done
+        done += 1
+        what = (f"{format_points(result.score)}/{format_points(result.max_score)}" if result.status != FAILED
+                else result.error.splitlines()[0])
+        print(f"[{done}] {result.student}: {result.status} ({what}) in {result.seconds:.1f} s", file=sys.stderr,
+              flush=True)
+
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    try:
+        summary = grade_class(args.course, args.assignment, workers=args.workers, dask_address=args.dask,
+                              db_url=args.db, timeout=timeout, students=students, on_result=progress)
+    except GradingError as exc:
+        print(f"odl-grade autograde: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(summary))
+    return 0 if summary.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odl-grade", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +91,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="release, submit, autograde, feedback and export in a scratch course")
     p.add_argument("--workdir", help="scratch course folder (default: .work/demo)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser(
+        "autograde", help="autograde every submission of an assignment in parallel and print a summary",
+        description="Autograde every submission of ASSIGNMENT (one nbgrader process per student, W at a time, "
+                    "or one task per student on a Dask cluster) and print a summary table; it is also written "
+                    "to grading_summary_ASSIGNMENT.json and .csv in the course folder. Exit status: 0 when "
+                    "every submission was graded, 1 when any failed, 2 for bad input.")
+    p.add_argument("assignment")
+    p.add_argument("--course", default=".", help="the course folder, with nbgrader_config.py and submitted/ "
+                                                 "(default: the current folder)")
+    p.add_argument("--workers", type=int, help="local grading processes at a time (default: the number of cores)")
+    p.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster, e.g. tcp://scheduler:8786 (the "
+                                                     "workers need the course folder at the same path and --db)")
+    p.add_argument("--db", metavar="URL", help="the gradebook, any SQLAlchemy URL (default: the course's, "
+                                               "sqlite gradebook.db); several machines: postgresql://user@host/db")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds per submission before it is killed and reported failed (default: 1800)")
+    p.add_argument("--students", metavar="A,B,...", help="grade only these students (default: every submission)")
+    p.set_defaults(func=cmd_autograde)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,63 @@
+"""SQLite gradebooks that several nbgrader processes can write at the same time (on one machine).
+
+nbgrader opens its SQLite gradebook with SQLite's defaults: a rollback journal, in which a writer locks
+readers out, and a busy timeout of 5 s, after which a waiting connection fails with "database is locked".
+Importing this module makes every SQLite connection SQLAlchemy opens in the process (nbgrader's
+``Gradebook`` included) use
+
+* WAL journal mode: readers never wait for the writer, and writers wait only for each other;
+* a long busy timeout (:data:`BUSY_TIMEOUT_S`, ``ODL_SQLITE_BUSY_TIMEOUT`` seconds in the environment):
+  a writer that finds the database locked waits for its turn instead of failing.
+
+Other databases (PostgreSQL, ...) are left alone. WAL needs shared memory between the writers, so a SQLite
+gradebook serves one machine only; graders on several machines share a server database (``--db``).
+
+Two ways in:
+
+* ``import autograder.gradebook`` in an nbgrader_config.py: every nbgrader command of the course;
+* ``python -m autograder.gradebook ARGS...``: ``nbgrader ARGS...`` with the hook installed (what
+  ``odl-grade autograde`` runs for each student).
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+BUSY_TIMEOUT_S = float(os.environ.get("ODL_SQLITE_BUSY_TIMEOUT", "600"))
+
+
+def _on_connect(dbapi_connection, connection_record) -> None:
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        # The timeout first: switching to WAL takes a lock too, and must wait like everything else.
+        cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        cursor.execute("PRAGMA journal_mode = WAL")  # persistent in the file; a no-op once set
+    finally:
+        cursor.close()
+
+
+def install() -> None:
+    """Register the hook for every SQLAlchemy engine in this process (idempotent; done on import)."""
+    if not event.contains(Engine, "connect", _on_connect):
+        event.listen(Engine, "connect", _on_connect)
+
+
+install()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run nbgrader with ``argv`` (default: this process's arguments) under the hook."""
+    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    sys.argv = ["nbgrader", *(sys.argv[1:] if argv is None else argv)]
+    nbgrader_main()
+
+
+if __name__ == "__main__":
+    main()
