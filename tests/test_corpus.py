@@ -1,8 +1,11 @@
 """The corpus of broken and malicious submissions, graded as one class through real nbgrader.
 
-Every case of autograder.corpus must get its stated score and feedback; the batch
-must finish, leave every submitted file and the gradebook intact, keep a victim
-student's work and score, and re-grading must be idempotent with no stale score.
+The class is graded the way an instructor does it, ``odl-grade autograde`` with two
+workers (one nbgrader process per student). Every case of autograder.corpus must get
+its stated score and feedback; the batch must finish, leave every submitted file and
+the gradebook intact, keep a victim student's work and score, list every tampering
+and every grader note in its summary, and re-grading must be idempotent with no
+stale score.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pytest
 
 from autograder.corpus import ASSIGNMENT, CASES, FULL, NOTEBOOK, VICTIM, context, place_case
 from autograder.demo import DEMO_TIMESTAMP
+from autograder.parallel import GRADED, grade_class
 from autograder.release import REPO, generate, nbgrader, write_course_config
 
 pytestmark = pytest.mark.slow
@@ -72,13 +76,13 @@ def graded(tmp_path_factory):
         place_case(case, ctx, folder)
         (folder / "timestamp.txt").write_text(DEMO_TIMESTAMP)
     before = {p: _digest(p) for p in (course / "submitted").rglob("*") if p.is_file()}
-    nbgrader(["autograde", ASSIGNMENT, "--force"], course, check=False)
-    return course, before
+    summary = grade_class(course, ASSIGNMENT, workers=2)
+    return course, before, summary
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_case_is_graded_as_expected(graded, case):
-    course, _ = graded
+    course, *_ = graded
     path = course / "autograded" / case.name / ASSIGNMENT / NOTEBOOK
     assert path.exists(), f"{case.name} ({case.what}) was not graded"
     assert scores(course)[case.name] == pytest.approx(case.score), f"{case.name}: {case.what}"
@@ -92,14 +96,29 @@ def test_case_is_graded_as_expected(graded, case):
         assert "earns no points" in text
 
 
+def test_summary_lists_every_submission_note_and_tampering(graded):
+    course, _, summary = graded
+    by = {r.student: r for r in summary.results}
+    assert sorted(by) == sorted([VICTIM] + [case.name for case in CASES])
+    assert all(r.status == GRADED for r in summary.results), [(r.student, r.error) for r in summary.results if r.error]
+    assert {s for s, r in by.items() if r.tampering} == {case.name for case in CASES if case.tampering}
+    for case in CASES:
+        nb = nbformat.read(str(course / "autograded" / case.name / ASSIGNMENT / NOTEBOOK), as_version=4)
+        assert by[case.name].notes == nb.metadata.get("autograder", {}).get("notes", []), case.name
+        assert by[case.name].score == pytest.approx(case.score), case.name
+    assert "The kernel died" in " ".join(by["os_exit"].notes)
+    written = (course / f"grading_summary_{ASSIGNMENT}.csv").read_text()
+    assert all(case.name in written for case in CASES)
+
+
 def test_submitted_files_are_never_modified(graded):
-    course, before = graded
+    course, before, _ = graded
     after = {p: _digest(p) for p in (course / "submitted").rglob("*") if p.is_file()}
     assert after == before
 
 
 def test_victim_keeps_work_and_score(graded):
-    course, _ = graded
+    course, *_ = graded
     assert scores(course)[VICTIM] == FULL
     nb = nbformat.read(str(course / "autograded" / VICTIM / ASSIGNMENT / NOTEBOOK), as_version=4)
     assert nb.cells, "the victim's graded notebook was overwritten"
@@ -107,14 +126,14 @@ def test_victim_keeps_work_and_score(graded):
 
 
 def test_gradebook_is_intact(graded):
-    course, _ = graded
+    course, *_ = graded
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert len(scores(course)) == len(CASES) + 1
 
 
 def test_regrading_is_idempotent_and_leaves_no_stale_score(graded):
-    course, _ = graded
+    course, *_ = graded
     student = "system_exit"  # full marks, with a cell error on the way
     first = nbformat.read(str(course / "autograded" / student / ASSIGNMENT / NOTEBOOK), as_version=4)
     nbgrader(["autograde", ASSIGNMENT, "--force", f"--student={student}"], course)
