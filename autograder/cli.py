@@ -70,7 +70,8 @@ def cmd_autograde(args) -> int:
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     try:
         summary = grade_class(args.course, args.assignment, workers=args.workers, dask_address=args.dask,
-                              db_url=args.db, timeout=timeout, students=students, on_result=progress)
+                              db_url=args.db, timeout=timeout, students=students, on_result=progress,
+                              cpus=args.cpus, pin=not args.no_pin)
     except GradingError as exc:
         print(f"odl-grade autograde: {exc}", file=sys.stderr)
         return 2
@@ -100,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment")
     p.add_argument("--course", default=".", help="the course folder, with nbgrader_config.py and submitted/ "
                                                  "(default: the current folder)")
-    p.add_argument("--workers", type=int, help="local grading processes at a time (default: the number of cores)")
+    p.add_argument("--workers", type=int, help="local grading processes at a time (default: one per CPU of --cpus)")
+    p.add_argument("--cpus", metavar="LIST", help="CPUs the local workers share, e.g. 0-7 or 0,2,4 (default: every "
+                                                  "CPU this process may use); each worker gets its own slice")
+    p.add_argument("--no-pin", action="store_true", help="do not pin each worker to its own CPUs (by default "
+                                                         "nbgrader, kernel and checks of a worker run on its slice "
+                                                         "only, with as many threads)")
     p.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster, e.g. tcp://scheduler:8786 (the "
                                                      "workers need the course folder at the same path and --db)")
     p.add_argument("--db", metavar="URL", help="the gradebook, any SQLAlchemy URL (default: the course's, "

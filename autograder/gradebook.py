@@ -17,6 +17,10 @@ Two ways in:
 * ``import autograder.gradebook`` in an nbgrader_config.py: every nbgrader command of the course;
 * ``python -m autograder.gradebook ARGS...``: ``nbgrader ARGS...`` with the hook installed (what
   ``odl-grade autograde`` runs for each student).
+
+``ODL_GRADING_CPUS`` (e.g. ``"2,3"``) in the environment of ``python -m autograder.gradebook`` pins nbgrader,
+its kernels and check processes to those CPUs and caps OpenMP/MKL threads to their number, so W graders
+sharing a machine do not fight over every core (``odl-grade autograde`` gives each worker its share).
 """
 from __future__ import annotations
 
@@ -51,9 +55,41 @@ def install() -> None:
 install()
 
 
+CPUS_VARIABLE = "ODL_GRADING_CPUS"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def parse_cpus(text: str) -> set[int]:
+    """``"0,2-3"`` -> {0, 2, 3}; ValueError with the reason for anything else."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        lo, hi = int(first), int(last or first)
+        if lo < 0 or hi < lo:
+            raise ValueError(f"bad CPU range {part!r}")
+        cpus.update(range(lo, hi + 1))
+    if not cpus:
+        raise ValueError(f"no CPUs in {text!r}")
+    return cpus
+
+
+def pin_to(cpus: set[int]) -> None:
+    """This process and everything it starts: only ``cpus``, and that many threads in OpenMP/MKL pools."""
+    os.sched_setaffinity(0, cpus)
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, str(len(cpus)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run nbgrader with ``argv`` (default: this process's arguments) under the hook."""
     from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    cpus = os.environ.pop(CPUS_VARIABLE, "")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        pin_to(parse_cpus(cpus))
 
     sys.argv = ["nbgrader", *(sys.argv[1:] if argv is None else argv)]
     nbgrader_main()

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Callable
 
 import autograder.gradebook  # noqa: F401  (WAL and a busy timeout for SQLite gradebooks in this process too)
+from autograder.gradebook import CPUS_VARIABLE, parse_cpus
 from autograder.release import tool_env
 
 DEFAULT_TIMEOUT = 1800.0  # seconds per submission
@@ -95,6 +96,7 @@ class Job:
     autograded: str  # the student's autograded folder
     log: str
     timeout: float
+    cpus: tuple[int, ...] = ()  # pin nbgrader and its kernels to these CPUs (empty: no pinning)
 
 
 @dataclass
@@ -400,15 +402,16 @@ def kill_running() -> None:
         kill_tree(proc)
 
 
-def run_logged(cmd: list[str], cwd: str, log: Path, timeout: float) -> tuple[int, bool]:
+def run_logged(cmd: list[str], cwd: str, log: Path, timeout: float,
+               env: dict[str, str] | None = None) -> tuple[int, bool]:
     """Run ``cmd`` in a new session with its output in ``log``; return (exit status, timed out).
 
-    On time-out it is killed with everything it started.
+    On time-out it is killed with everything it started. ``env``: extra environment variables.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=tool_env(), start_new_session=True)
+                                env={**tool_env(), **(env or {})}, start_new_session=True)
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
         try:
@@ -442,7 +445,8 @@ def grade_student(job: Job) -> StudentResult:
         else:
             shutil.rmtree(job.autograded, ignore_errors=True)  # what --force does: only this run's output counts
             ran = True
-            status, timed_out = run_logged(autograde_command(job), job.folder, log, job.timeout)
+            pin = {CPUS_VARIABLE: ",".join(map(str, job.cpus))} if job.cpus else {}
+            status, timed_out = run_logged(autograde_command(job), job.folder, log, job.timeout, env=pin)
             if timed_out:
                 error = f"timed out after {job.timeout:g} s (nbgrader and its kernels were killed)"
             elif status != 0:
@@ -476,11 +480,47 @@ def grade_student(job: Job) -> StudentResult:
 # ---------------------------------------------------------------- many students
 
 
-def run_local(jobs: list[Job], workers: int, on_result: Callable[[StudentResult], None]) -> list[StudentResult]:
+def available_cpus() -> list[int]:
+    """The CPUs this process may run on, sorted."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def split_cpus(cpus: list[int], workers: int) -> list[tuple[int, ...]]:
+    """``cpus`` in ``workers`` disjoint, contiguous shares as even as possible (fewer CPUs: shared round-robin)."""
+    if workers <= len(cpus):
+        size, extra = divmod(len(cpus), workers)
+        shares, at = [], 0
+        for i in range(workers):
+            n = size + (i < extra)
+            shares.append(tuple(cpus[at:at + n]))
+            at += n
+        return shares
+    return [(cpus[i % len(cpus)],) for i in range(workers)]
+
+
+def run_local(jobs: list[Job], workers: int, on_result: Callable[[StudentResult], None],
+              shares: list[tuple[int, ...]] | None = None) -> list[StudentResult]:
+    """Grade ``jobs`` with ``workers`` threads; with ``shares``, worker slot i pins its grading to ``shares[i]``."""
+    import dataclasses
+    import queue
+
+    slots: queue.Queue = queue.Queue()
+    for share in shares or [()] * workers:
+        slots.put(share)
+
+    def in_a_slot(job: Job) -> StudentResult:
+        share = slots.get()
+        try:
+            return grade_student(dataclasses.replace(job, cpus=share) if share else job)
+        finally:
+            slots.put(share)
+
     results = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autograde")
     try:
-        futures = [pool.submit(grade_student, job) for job in jobs]
+        futures = [pool.submit(in_a_slot, job) for job in jobs]
         for future in as_completed(futures):
             results.append(future.result())
             on_result(results[-1])
@@ -562,8 +602,14 @@ def grade_class(
     timeout: float = DEFAULT_TIMEOUT,
     students: list[str] | None = None,
     on_result: Callable[[StudentResult], None] | None = None,
+    cpus: str | None = None,
+    pin: bool = True,
 ) -> Summary:
     """Autograde every submission of ``assignment`` (or only ``students``) and write the summary files.
+
+    Local workers share ``cpus`` (``"0-3,6"``; default: every CPU this process may use) and, with ``pin``,
+    each worker's nbgrader, kernel and checks are pinned to its own share (threads capped to match), so W
+    graders do not oversubscribe the machine. The default worker count is one per CPU in ``cpus``.
 
     Raises GradingError for bad input; a submission that fails is a failed result, never an exception.
     """
@@ -573,6 +619,20 @@ def grade_class(
         raise GradingError(f"--timeout must be a positive number of seconds (got {timeout:g})")
     if workers is not None and dask_address:
         raise GradingError("--workers and --dask exclude each other (a Dask cluster has its own workers)")
+    if cpus is not None and dask_address:
+        raise GradingError("--cpus is for local workers (Dask workers have their own resources)")
+    allowed = available_cpus()
+    if cpus is not None:
+        try:
+            chosen_cpus = sorted(parse_cpus(cpus))
+        except ValueError as exc:
+            raise GradingError(f"--cpus: {exc} (expected e.g. 0-3 or 0,2,4)") from None
+        unavailable = [c for c in chosen_cpus if c not in allowed]
+        if unavailable:
+            raise GradingError(f"--cpus: CPU {unavailable[0]} is not available here (available: "
+                               f"{', '.join(map(str, allowed))})")
+    else:
+        chosen_cpus = allowed
     course = load_course(folder, db_url)
     check_db_url(course.db_url)
     found = find_students(course, assignment)
@@ -604,9 +664,14 @@ def grade_class(
         if client is not None:
             results = run_dask(jobs, client, on_result)
         else:
-            w = min(workers or os.cpu_count() or 1, len(jobs))
+            w = min(workers or len(chosen_cpus), len(jobs))
+            shares = split_cpus(chosen_cpus, w)
+            pinned = pin and (w > 1 or cpus is not None)  # one worker on every CPU: nothing to pin
             runner = f"{w} local worker{'s' if w > 1 else ''}"
-            results = run_local(jobs, w, on_result)
+            if pinned:
+                runner += f" on CPUs {','.join(map(str, chosen_cpus))}" + (
+                    f" ({len(shares[0])} each)" if w > 1 and len(chosen_cpus) >= w else "")
+            results = run_local(jobs, w, on_result, shares if pinned else None)
     finally:
         if client is not None:
             client.close()

@@ -274,6 +274,56 @@ def test_unknown_student_and_bad_numbers(tiny_course, capsys):
         capsys, TINY, "--course", str(tiny_course), "--workers", "2", "--dask", "tcp://127.0.0.1:1")
 
 
+def test_unknown_or_bad_cpus(tiny_course, capsys):
+    assert "--cpus: bad CPU range '3-1'" in run_cli_error(capsys, TINY, "--course", str(tiny_course), "--cpus", "3-1")
+    assert "is not available here" in run_cli_error(capsys, TINY, "--course", str(tiny_course), "--cpus", "0,4096")
+    assert "--cpus is for local workers" in run_cli_error(
+        capsys, TINY, "--course", str(tiny_course), "--cpus", "0", "--dask", "tcp://127.0.0.1:1")
+
+
+# ---------------------------------------------------------------- CPUs shared among workers
+
+
+@pytest.mark.parametrize("cpus, workers, shares", [
+    ([0, 1], 2, [(0,), (1,)]),
+    ([0, 1, 2, 3, 4], 2, [(0, 1, 2), (3, 4)]),
+    ([4, 5, 6, 7], 1, [(4, 5, 6, 7)]),
+    ([0, 1], 3, [(0,), (1,), (0,)]),  # more workers than CPUs: they take turns
+])
+def test_split_cpus(cpus, workers, shares):
+    assert parallel.split_cpus(cpus, workers) == shares
+
+
+def test_pinning_limits_the_process_tree_and_its_threads():
+    """What python -m autograder.gradebook does with ODL_GRADING_CPUS, seen from a grandchild (a kernel)."""
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    probe = ("import os, subprocess, sys; from autograder.gradebook import main, pin_to, parse_cpus; "
+             "pin_to(parse_cpus(os.environ.pop('ODL_GRADING_CPUS'))); "
+             "print(subprocess.run([sys.executable, '-c', 'import os, torch; print(sorted(os.sched_getaffinity(0)), "
+             "os.environ[\"OMP_NUM_THREADS\"], torch.get_num_threads())'], capture_output=True, text=True).stdout)")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", probe], env={**env, "ODL_GRADING_CPUS": str(cpu)},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == f"[{cpu}] 1 1"
+
+
+def test_each_worker_gets_its_own_cpus(tiny_course, monkeypatch, capsys):
+    seen = {}
+
+    def record(job):
+        seen[job.student] = job.cpus
+        return [sys.executable, "-c", "import sys; sys.exit(0)"]
+
+    monkeypatch.setattr(parallel, "autograde_command", record)
+    monkeypatch.setattr(parallel, "available_cpus", lambda: [0, 1, 2, 3])
+    main(["autograde", TINY, "--course", str(tiny_course), "--workers", "2"])
+    assert sorted(seen) == ["crash", "hang", "ok"] and set(seen.values()) <= {(0, 1), (2, 3)}
+    assert "2 local workers on CPUs 0,1,2,3 (2 each)" in capsys.readouterr().out
+    seen.clear()
+    main(["autograde", TINY, "--course", str(tiny_course), "--workers", "2", "--no-pin"])
+    assert set(seen.values()) == {()}
+
+
 # ---------------------------------------------------------------- real nbgrader
 
 
