@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
-import nbformat
-import nbformat.reader
+# nbformat is imported where a notebook is read, not here: the checking process imports this module to load
+# cells from JSON, and importing nbformat pulls in jsonschema's format checkers, among them rfc3987_syntax,
+# which compiles ~35 Earley parsers at import (about 1 s here; python-jsonschema/jsonschema#1428).
 
 
 class NotebookError(ValueError):
@@ -68,6 +69,9 @@ def read_notebook(path: str | Path):
         raise NotebookError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise NotebookError(f"{path}: the file is empty")
+    import nbformat
+    import nbformat.reader
+
     try:
         nb = nbformat.read(str(path), as_version=4)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:

@@ -1,6 +1,6 @@
 """Grading latency: the time to autograde ONE submission through nbgrader, per assignment, against a floor.
 
-    python benchmarks/grading.py [--repeats 5]
+    python benchmarks/grading.py [--repeats 5] [--entry course|nbgrader]
 
 The floor is the same pipeline on a bare notebook whose only cell imports torch: nbgrader's start,
 the kernel's start and the import, and the database. Target (issue: benchmarks): each assignment
@@ -8,6 +8,10 @@ the kernel's start and the import, and the database. Target (issue: benchmarks):
 (`nbgrader autograde` of an assignment nobody submitted), executing the notebook in a kernel
 (nbclient), and the out-of-kernel checks (autograder.runner.run_checks). The checks start before the
 kernel does and run beside it, so the total is less than the sum of the parts.
+
+``--entry course`` (default) runs nbgrader as ``odl-grade autograde`` does, ``python -m
+autograder.gradebook autograde ...`` (nbgrader's start without rfc3987_syntax's import); ``--entry
+nbgrader`` runs plain ``python -m nbgrader``. Both entries' start-up is printed either way.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from autograder.assignments import ASSIGNMENTS  # noqa: E402
 from autograder.demo import place, prepare_course  # noqa: E402
-from autograder.release import generate, nbgrader, tool_env  # noqa: E402
+from autograder.release import generate, tool_env  # noqa: E402
 from autograder.runner import run_checks  # noqa: E402
 from autograder.submissions import make_submission  # noqa: E402
 
@@ -43,6 +47,16 @@ def add_floor_assignment(course: Path) -> None:
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     (course / "solutions" / FLOOR).mkdir(parents=True)
     nbformat.write(nb, str(course / "solutions" / FLOOR / f"{FLOOR}.ipynb"))
+
+
+ENTRIES = {"course": ["-m", "autograder.gradebook"], "nbgrader": ["-m", "nbgrader"]}
+
+
+def run_nbgrader(entry: str, args: list[str], course: Path, check: bool = True) -> None:
+    proc = subprocess.run([sys.executable, *ENTRIES[entry], *args], cwd=course, capture_output=True, text=True,
+                          env=tool_env())
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
 
 
 def timed(fn) -> float:
@@ -69,6 +83,8 @@ def execute(path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--entry", choices=sorted(ENTRIES), default="course",
+                        help="how nbgrader is started (default: as odl-grade autograde does)")
     args = parser.parse_args()
     os.environ.setdefault("COURSE_OFFLINE", "1")
     bindir = str(Path(sys.executable).parent)
@@ -84,18 +100,20 @@ def main() -> int:
             nbname = ASSIGNMENTS[a].notebook
             subs[a] = make_submission(course / "assignments" / a / nbname, course / "solutions" / a / nbname)
         print(f"{os.cpu_count()} CPU cores, load {os.getloadavg()[0]:.2f}, {args.repeats} repeats, "
-              f"one submission per nbgrader call (the instructor's solution)")
+              f"one submission per nbgrader call (the instructor's solution), nbgrader started with "
+              f"python {' '.join(ENTRIES[args.entry])}")
         totals = {a: [] for a in subs}
         parts = {a: {"kernel": [], "checks": []} for a in subs}
-        start_only = []
+        start_only = {entry: [] for entry in ENTRIES}
         for r in range(args.repeats):  # interleave assignments so machine load affects them alike
-            start_only.append(timed(lambda: subprocess.run(  # fails after start-up: nothing to grade
-                [sys.executable, "-m", "nbgrader", "autograde", FLOOR, "--student", "nobody"], cwd=course,
-                capture_output=True, env=tool_env())))
+            for entry in ENTRIES:  # fails after start-up: nothing to grade
+                start_only[entry].append(timed(lambda: run_nbgrader(
+                    entry, ["autograde", FLOOR, "--student", "nobody"], course, check=False)))
             for a, nb in subs.items():
                 student = f"s{r}"
                 path = place(course, student, a, nb, f"{FLOOR}.ipynb" if a == FLOOR else None)
-                totals[a].append(timed(lambda: nbgrader(["autograde", a, "--student", student, "--force"], course)))
+                totals[a].append(timed(lambda: run_nbgrader(
+                    args.entry, ["autograde", a, "--student", student, "--force"], course)))
                 parts[a]["kernel"].append(timed(lambda: execute(path)))
                 if a in ASSIGNMENTS:
                     parts[a]["checks"].append(timed(lambda: run_checks(nb, ASSIGNMENTS[a])))
@@ -109,7 +127,9 @@ def main() -> int:
             verdict = "" if a == FLOOR else ("ok" if med <= 1.5 * floor and med <= 6 else "MISSED")
             print(f"{a:<22}{med:>9.1f}{min(totals[a]):>7.1f}{max(totals[a]):>7.1f}{med / floor:>9.2f}   "
                   f"{kernel:>10.1f}{checks}   {verdict}")
-        print(f"{'nbgrader start only':<22}{statistics.median(start_only):>9.1f}   (autograde with no submission)")
+        for entry, times in start_only.items():
+            print(f"{'start only, ' + entry:<22}{statistics.median(times):>9.1f}   (autograde with no submission; "
+                  f"{' '.join(ENTRIES[entry])})")
     finally:
         shutil.rmtree(course, ignore_errors=True)
     return 0

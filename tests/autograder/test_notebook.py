@@ -62,3 +62,28 @@ def test_round_trip(tmp_path):
     nbformat.write(sample(), str(path))
     assert len(read_notebook(path).cells) == 5
     json.loads(path.read_text())
+
+
+def test_the_checking_process_does_not_import_nbformat():
+    """nbformat brings jsonschema's rfc3987_syntax, ~1 s of start-up for every submission's checks."""
+    import subprocess
+    import sys
+
+    probe = "import sys, autograder.plugin; print(sorted(m for m in ('nbformat', 'rfc3987_syntax') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_the_course_nbgrader_entry_skips_rfc3987_syntax_and_still_validates(tmp_path):
+    """python -m autograder.gradebook (what odl-grade autograde runs) starts nbgrader without rfc3987_syntax."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.argv = ['nbgrader', '--version']\n"
+             "from autograder import gradebook\n"
+             "try:\n    gradebook.main()\nexcept SystemExit:\n    pass\n"
+             "import nbformat, nbformat.v4 as v4\n"
+             "nbformat.validate(v4.new_notebook(cells=[v4.new_code_cell('x = 1')]))\n"
+             "print('rfc3987_syntax loaded:', sys.modules.get('rfc3987_syntax') is not None)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert "nbgrader version" in out and "rfc3987_syntax loaded: False" in out
