@@ -28,9 +28,11 @@ notes the grader recorded in each autograded notebook) is written to
 from __future__ import annotations
 
 import csv
+import dataclasses
 import glob
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -50,7 +52,7 @@ from typing import Callable
 
 import autograder.gradebook  # noqa: F401  (WAL and a busy timeout for SQLite gradebooks in this process too)
 from autograder.gradebook import CPUS_VARIABLE, parse_cpus
-from autograder.release import tool_env
+from autograder.release import NBGRADER_ENTRIES, tool_env
 
 DEFAULT_TIMEOUT = 1800.0  # seconds per submission
 DASK_CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler
@@ -362,7 +364,7 @@ _RUNNING_LOCK = threading.Lock()
 
 def autograde_command(job: Job) -> list[str]:
     """nbgrader autograde for one student, with the SQLite hook (see autograder.gradebook)."""
-    cmd = [sys.executable, "-m", "autograder.gradebook", "autograde", job.assignment,
+    cmd = [sys.executable, "-m", NBGRADER_ENTRIES["course"], "autograde", job.assignment,
            f"--student={glob.escape(job.student)}", "--force"]  # nbgrader reads it as a glob
     if job.db_given:
         cmd.append(f"--db={job.db_url}")
@@ -503,9 +505,6 @@ def split_cpus(cpus: list[int], workers: int) -> list[tuple[int, ...]]:
 def run_local(jobs: list[Job], workers: int, on_result: Callable[[StudentResult], None],
               shares: list[tuple[int, ...]] | None = None) -> list[StudentResult]:
     """Grade ``jobs`` with ``workers`` threads; with ``shares``, worker slot i pins its grading to ``shares[i]``."""
-    import dataclasses
-    import queue
-
     slots: queue.Queue = queue.Queue()
     for share in shares or [()] * workers:
         slots.put(share)

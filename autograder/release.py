@@ -26,13 +26,21 @@ class NbgraderFailed(RuntimeError):
 def tool_env() -> dict[str, str]:
     """The environment for nbgrader: it runs ``alembic`` and kernels from PATH, so this interpreter's bin comes first."""
     bindir = str(Path(sys.executable).parent)
-    return dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""))
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != bindir:  # idempotent: callers may put the result back into os.environ
+        path = bindir + os.pathsep + path
+    return dict(os.environ, PATH=path)
 
 
-def nbgrader(args: list[str], course_root: Path, timeout: float = 1800, check: bool = True) -> str:
+# How nbgrader is started: plain, or as odl-grade does (autograder.gradebook: SQLite hook, 1 s faster start).
+NBGRADER_ENTRIES = {"nbgrader": "nbgrader", "course": "autograder.gradebook"}
+
+
+def nbgrader(args: list[str], course_root: Path, timeout: float = 1800, check: bool = True,
+             entry: str = "nbgrader") -> str:
     """Run ``nbgrader ARGS`` in ``course_root``; return its output or (``check``) raise NbgraderFailed."""
     proc = subprocess.run(
-        [sys.executable, "-m", "nbgrader", *args], cwd=course_root, capture_output=True, text=True,
+        [sys.executable, "-m", NBGRADER_ENTRIES[entry], *args], cwd=course_root, capture_output=True, text=True,
         timeout=timeout, env=tool_env(),
     )
     if check and proc.returncode != 0:

@@ -19,7 +19,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from autograder.assignments import ASSIGNMENTS  # noqa: E402
 from autograder.demo import place, prepare_course  # noqa: E402
-from autograder.release import generate, tool_env  # noqa: E402
+from autograder.release import NBGRADER_ENTRIES as ENTRIES, generate, nbgrader  # noqa: E402
 from autograder.runner import run_checks  # noqa: E402
 from autograder.submissions import make_submission  # noqa: E402
 
@@ -47,16 +46,6 @@ def add_floor_assignment(course: Path) -> None:
                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     (course / "solutions" / FLOOR).mkdir(parents=True)
     nbformat.write(nb, str(course / "solutions" / FLOOR / f"{FLOOR}.ipynb"))
-
-
-ENTRIES = {"course": ["-m", "autograder.gradebook"], "nbgrader": ["-m", "nbgrader"]}
-
-
-def run_nbgrader(entry: str, args: list[str], course: Path, check: bool = True) -> None:
-    proc = subprocess.run([sys.executable, *ENTRIES[entry], *args], cwd=course, capture_output=True, text=True,
-                          env=tool_env())
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
 
 
 def timed(fn) -> float:
@@ -101,19 +90,19 @@ def main() -> int:
             subs[a] = make_submission(course / "assignments" / a / nbname, course / "solutions" / a / nbname)
         print(f"{os.cpu_count()} CPU cores, load {os.getloadavg()[0]:.2f}, {args.repeats} repeats, "
               f"one submission per nbgrader call (the instructor's solution), nbgrader started with "
-              f"python {' '.join(ENTRIES[args.entry])}")
+              f"python -m {ENTRIES[args.entry]}")
         totals = {a: [] for a in subs}
         parts = {a: {"kernel": [], "checks": []} for a in subs}
         start_only = {entry: [] for entry in ENTRIES}
         for r in range(args.repeats):  # interleave assignments so machine load affects them alike
             for entry in ENTRIES:  # fails after start-up: nothing to grade
-                start_only[entry].append(timed(lambda: run_nbgrader(
-                    entry, ["autograde", FLOOR, "--student", "nobody"], course, check=False)))
+                start_only[entry].append(timed(lambda: nbgrader(
+                    ["autograde", FLOOR, "--student", "nobody"], course, check=False, entry=entry)))
             for a, nb in subs.items():
                 student = f"s{r}"
                 path = place(course, student, a, nb, f"{FLOOR}.ipynb" if a == FLOOR else None)
-                totals[a].append(timed(lambda: run_nbgrader(
-                    args.entry, ["autograde", a, "--student", student, "--force"], course)))
+                totals[a].append(timed(lambda: nbgrader(
+                    ["autograde", a, "--student", student, "--force"], course, entry=args.entry)))
                 parts[a]["kernel"].append(timed(lambda: execute(path)))
                 if a in ASSIGNMENTS:
                     parts[a]["checks"].append(timed(lambda: run_checks(nb, ASSIGNMENTS[a])))
@@ -129,7 +118,7 @@ def main() -> int:
                   f"{kernel:>10.1f}{checks}   {verdict}")
         for entry, times in start_only.items():
             print(f"{'start only, ' + entry:<22}{statistics.median(times):>9.1f}   (autograde with no submission; "
-                  f"{' '.join(ENTRIES[entry])})")
+                  f"-m {ENTRIES[entry]})")
     finally:
         shutil.rmtree(course, ignore_errors=True)
     return 0
