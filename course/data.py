@@ -204,13 +204,24 @@ def _split_source(what: str, train: bool, n: int) -> str:
     return f"{what}, {'train' if train else 'test'} split ({n:,} images)"
 
 
+# The uncompressed IDX files torchvision.datasets.MNIST and FashionMNIST read from root/<class name>/raw
+# (their _check_exists); with download=False they never decompress the .gz archives themselves.
+_TORCHVISION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                      "t10k-labels-idx1-ubyte")
+
+
+def _torchvision_files_exist(root: Path, cls_name: str) -> bool:
+    raw = root / cls_name / "raw"
+    return all((raw / name).is_file() for name in _TORCHVISION_FILES)
+
+
 def _from_torchvision(
     cls_name: str, name: str, train: bool, root: Path, download: bool
 ) -> tuple[ImageSplit | None, str]:
     """Load a torchvision dataset; returns (split or None, why not)."""
-    if not download and not (root / cls_name).exists():
-        # torchvision keeps its files in root/<cls_name>: without them and without a download there is
-        # nothing to load, and importing torchvision would cost a second or more.
+    if not download and not _torchvision_files_exist(root, cls_name):
+        # Without its files and without a download torchvision has nothing to load, and importing it costs
+        # a second or more (it imports torch._dynamo). A failed download leaves an empty root/<cls_name>/raw.
         return None, "download skipped: COURSE_OFFLINE=1 or download=False"
     import torchvision
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -127,6 +129,18 @@ def test_data_root_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "elsewhere"))
     split = load_mnist(train=False)
     assert torch.equal(split.images, torch.from_numpy(arrays[False][0]))
+
+
+def test_leftover_of_a_failed_download_does_not_import_torchvision(tmp_path: Path):
+    """A failed download leaves an empty MNIST/raw; offline loads must not pay torchvision's import for it."""
+    (tmp_path / "MNIST" / "raw").mkdir(parents=True)
+    (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"")  # an interrupted download
+    code = ("import sys, course; s = course.load_mnist(root=sys.argv[1], download=False); "
+            "print(len(s), 'torchvision' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            env=dict(os.environ, COURSE_OFFLINE="1"), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "4000 False"
 
 
 # --------------------------------------------------------------------------- MNIST through torchvision (synthetic files)
