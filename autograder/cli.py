@@ -71,7 +71,7 @@ def cmd_autograde(args) -> int:
     try:
         summary = grade_class(args.course, args.assignment, workers=args.workers, dask_address=args.dask,
                               db_url=args.db, timeout=timeout, students=students, on_result=progress,
-                              cpus=args.cpus, pin=not args.no_pin)
+                              cpus=args.cpus, pin=not args.no_pin, check_servers=not args.no_check_server)
     except GradingError as exc:
         print(f"odl-grade autograde: {exc}", file=sys.stderr)
         return 2
@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="release, submit, autograde, feedback and export in a scratch course")
     p.add_argument("--workdir", help="scratch course folder (default: .work/demo)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("check-server", add_help=False,
+                       help="run a warm check server that forks checking processes (see AUTOGRADER_CHECK_SERVER)")
+    p.set_defaults(func=None)
     p = sub.add_parser(
         "autograde", help="autograde every submission of an assignment in parallel and print a summary",
         description="Autograde every submission of ASSIGNMENT (one nbgrader process per student, W at a time, "
@@ -107,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-pin", action="store_true", help="do not pin each worker to its own CPUs (by default "
                                                          "nbgrader, kernel and checks of a worker run on its slice "
                                                          "only, with as many threads)")
+    p.add_argument("--no-check-server", action="store_true",
+                   help="start a fresh checking process for every submission (by default each local worker keeps "
+                        "a warm check server that forks them, when there are more submissions than workers)")
     p.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster, e.g. tcp://scheduler:8786 (the "
                                                      "workers need the course folder at the same path and --db)")
     p.add_argument("--db", metavar="URL", help="the gradebook, any SQLAlchemy URL (default: the course's, "
@@ -115,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds per submission before it is killed and reported failed (default: 1800)")
     p.add_argument("--students", metavar="A,B,...", help="grade only these students (default: every submission)")
     p.set_defaults(func=cmd_autograde)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["check-server"]:  # its own options and help
+        from autograder.checkserver import main as check_server_main
+
+        return check_server_main(argv[1:])
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Callable
 
 import autograder.gradebook  # noqa: F401  (WAL and a busy timeout for SQLite gradebooks in this process too)
+from autograder.checkserver import ENV as CHECK_SERVER_ENV, CheckServer
 from autograder.gradebook import CPUS_VARIABLE, parse_cpus
 from autograder.release import NBGRADER_ENTRIES, tool_env
 
@@ -99,6 +100,7 @@ class Job:
     log: str
     timeout: float
     cpus: tuple[int, ...] = ()  # pin nbgrader and its kernels to these CPUs (empty: no pinning)
+    check_server: str = ""  # socket of a warm check server on this machine (empty: fresh checking processes)
 
 
 @dataclass
@@ -447,8 +449,10 @@ def grade_student(job: Job) -> StudentResult:
         else:
             shutil.rmtree(job.autograded, ignore_errors=True)  # what --force does: only this run's output counts
             ran = True
-            pin = {CPUS_VARIABLE: ",".join(map(str, job.cpus))} if job.cpus else {}
-            status, timed_out = run_logged(autograde_command(job), job.folder, log, job.timeout, env=pin)
+            env = {CPUS_VARIABLE: ",".join(map(str, job.cpus))} if job.cpus else {}
+            if job.check_server:
+                env[CHECK_SERVER_ENV] = job.check_server
+            status, timed_out = run_logged(autograde_command(job), job.folder, log, job.timeout, env=env)
             if timed_out:
                 error = f"timed out after {job.timeout:g} s (nbgrader and its kernels were killed)"
             elif status != 0:
@@ -502,19 +506,35 @@ def split_cpus(cpus: list[int], workers: int) -> list[tuple[int, ...]]:
     return [(cpus[i % len(cpus)],) for i in range(workers)]
 
 
+def start_check_servers(shares: list[tuple[int, ...]], log_folder: Path | None = None) -> list[CheckServer]:
+    """One warm check server per worker slot (pinned like the slot), started at once and waited for together."""
+    servers = [CheckServer(cpus=share, log=log_folder / f"check-server-{i}.log" if log_folder else None)
+               for i, share in enumerate(shares)]
+    if log_folder:
+        log_folder.mkdir(parents=True, exist_ok=True)
+    for server in servers:
+        server.start()
+    for server in servers:
+        server.wait_ready()
+    return servers
+
+
 def run_local(jobs: list[Job], workers: int, on_result: Callable[[StudentResult], None],
-              shares: list[tuple[int, ...]] | None = None) -> list[StudentResult]:
-    """Grade ``jobs`` with ``workers`` threads; with ``shares``, worker slot i pins its grading to ``shares[i]``."""
+              shares: list[tuple[int, ...]] | None = None,
+              servers: list[CheckServer] | None = None) -> list[StudentResult]:
+    """Grade ``jobs`` with ``workers`` threads; with ``shares``, worker slot i pins its grading to ``shares[i]``;
+    with ``servers``, slot i's checking processes are forked by ``servers[i]``."""
     slots: queue.Queue = queue.Queue()
-    for share in shares or [()] * workers:
-        slots.put(share)
+    for i, share in enumerate(shares or [()] * workers):
+        server = servers[i].address if servers and servers[i].address else ""
+        slots.put((share, server))
 
     def in_a_slot(job: Job) -> StudentResult:
-        share = slots.get()
+        share, server = slots.get()
         try:
-            return grade_student(dataclasses.replace(job, cpus=share) if share else job)
+            return grade_student(dataclasses.replace(job, cpus=share or job.cpus, check_server=server))
         finally:
-            slots.put(share)
+            slots.put((share, server))
 
     results = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autograde")
@@ -603,12 +623,15 @@ def grade_class(
     on_result: Callable[[StudentResult], None] | None = None,
     cpus: str | None = None,
     pin: bool = True,
+    check_servers: bool = True,
 ) -> Summary:
     """Autograde every submission of ``assignment`` (or only ``students``) and write the summary files.
 
     Local workers share ``cpus`` (``"0-3,6"``; default: every CPU this process may use) and, with ``pin``,
     each worker's nbgrader, kernel and checks are pinned to its own share (threads capped to match), so W
     graders do not oversubscribe the machine. The default worker count is one per CPU in ``cpus``.
+    With ``check_servers`` and more submissions than workers, each local worker gets a warm check server
+    (:mod:`autograder.checkserver`) that forks its checking processes, saving 3-4 s of CPU per submission.
 
     Raises GradingError for bad input; a submission that fails is a failed result, never an exception.
     """
@@ -670,7 +693,19 @@ def grade_class(
             if pinned:
                 runner += f" on CPUs {','.join(map(str, chosen_cpus))}" + (
                     f" ({len(shares[0])} each)" if w > 1 and len(chosen_cpus) >= w else "")
-            results = run_local(jobs, w, on_result, shares if pinned else None)
+            servers = []
+            if check_servers and len(jobs) > w:  # one submission per worker: a server would not pay for itself
+                servers = start_check_servers(shares if pinned else [()] * w, course.root / LOG_FOLDER / assignment)
+                ready = sum(1 for server in servers if server.address)
+                runner += f", {ready} warm check server{'s' if ready != 1 else ''}"
+                if ready < len(servers):
+                    failed = next(server for server in servers if not server.address)
+                    runner += f" ({len(servers) - ready} failed to start: {failed.error})"
+            try:
+                results = run_local(jobs, w, on_result, shares if pinned else None, servers)
+            finally:
+                for server in servers:
+                    server.stop()
     finally:
         if client is not None:
             client.close()

@@ -28,6 +28,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 
 from autograder.assignments import ASSIGNMENTS
+from autograder.checkserver import ENV as CHECK_SERVER_ENV
 from autograder.runner import format_task, start_checks
 from autograder.sandbox import TAMPER_PREFIX
 
@@ -228,6 +229,9 @@ def guard_spec(config, resources) -> dict:
     if db_url.startswith("sqlite:///"):
         db = Path(db_url[len("sqlite:///"):])
         protected += [str(db), str(db) + "-journal", str(db) + "-wal", str(db) + "-shm"]
+    server = os.environ.get(CHECK_SERVER_ENV)
+    if server:  # the warm check server's folder: student code must not ask it for an unguarded process
+        protected.append(os.path.dirname(os.path.abspath(server)))
     own = resources.get("metadata", {}).get("path")
     return {"protected": [os.path.normpath(p) for p in protected], "readonly": [str(root)],
             "writable": [str(Path(own).resolve())] if own else []}

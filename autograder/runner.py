@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignments import Assignment
+from autograder.checkserver import ENV as CHECK_SERVER_ENV, ServedProcess, reachable
 from autograder.notebook import dump_cells, gradable_code
 
 # One check function counts once, whatever its parametrization (devices, dtypes):
@@ -114,6 +115,12 @@ class PendingChecks:
         self.guard.setdefault("readonly", [])
         self.guard["protected"] = list(self.guard.get("protected", [])) + [str(tmp / "report"), str(tmp / "progress")]
         self.memory_limit_mb, self.cell_timeout = memory_limit_mb, cell_timeout
+        # A warm check server (autograder.checkserver) forks the process, unless another Python is asked for.
+        server = os.environ.get(CHECK_SERVER_ENV)
+        self._server = server if server and python is None and reachable(server) else None
+        self.served = 0  # how many runs the server forked (the rest were fresh processes)
+        if self._server:
+            self.guard["protected"].append(os.path.dirname(os.path.abspath(self._server)))
         self.crashed: dict[str, dict[str, str]] = {"cells": {}, "tasks": {}}
         self.restarts: list[str] = []
         self.timeout = timeout
@@ -134,8 +141,8 @@ class PendingChecks:
         # No third-party pytest plugins: the checks need none, and loading them costs a second per submission.
         env = dict(os.environ, MPLBACKEND="Agg", COURSE_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1",
                    PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-        cmd = [
-            self.python or sys.executable, "-m", "pytest", str(self.assignment.checks_path),
+        args = [
+            str(self.assignment.checks_path),
             "-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp), "-p", "autograder.plugin",
             "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
             f"--student-cells={self._cells_path}", f"--report={self._report}",
@@ -144,9 +151,17 @@ class PendingChecks:
             f"--crashed={json.dumps(self.crashed)}", f"--guard={json.dumps(self.guard)}",
             f"--memory-limit={self.memory_limit_mb}",
         ]
+        if self._server:
+            try:  # a child of the warm check server: the same process, without 3-4 s of start-up
+                self._proc = ServedProcess(self._server, args, cwd=str(work), output=str(self._output), env=env)
+                self.served += 1
+                return
+            except (OSError, ValueError):  # gone or refusing: a fresh process from now on
+                self._server = None
         with open(self._output, "w") as out:  # to a file: student code may print megabytes
-            self._proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
+            self._proc = subprocess.Popen([self.python or sys.executable, "-m", "pytest", *args], cwd=work, env=env,
+                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True)
 
     def _kill(self) -> None:
         if self._proc.poll() is None:

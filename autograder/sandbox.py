@@ -164,7 +164,8 @@ class Guard:
             return
         if _inside(real, self.protected) and not _inside(real, self.writable) and (
                 writing or self._reader_is_student()):
-            self._violation(f"{'changing' if writing else 'reading'} {real} is not allowed while grading")
+            verb = "connecting to" if event.startswith("socket.") else "changing" if writing else "reading"
+            self._violation(f"{verb} {real} is not allowed while grading")
         elif writing and _inside(real, self.readonly) and not _inside(real, self.writable):
             self._violation(f"writing to {real} is not allowed while grading (only your own folder)")
 
@@ -179,6 +180,10 @@ class Guard:
             for i in indices:
                 if i < len(args):
                     self._check_path(args[i], writing, event)
+        elif event in ("socket.connect", "socket.bind"):  # a Unix socket's path, e.g. the check server's
+            address = args[1] if len(args) > 1 else None
+            if isinstance(address, (str, bytes)) and address and address[:1] not in ("\0", b"\0"):
+                self._check_path(address, True, event)
         elif event == "import":
             name = args[0] or ""
             if name.split(".")[0] in self.modules and self._student_on_stack():

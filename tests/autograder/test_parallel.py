@@ -383,6 +383,7 @@ def test_two_local_workers_grade_like_nbgrader_alone_and_a_failure_keeps_no_stal
     summary = read_summary(course, A)
     by = summary["by_student"]
     assert summary["runner"].startswith("2 local workers on CPUs ")  # each pinned to its own slice
+    assert summary["runner"].endswith(", 2 warm check servers")  # 4 submissions for 2 workers: worth starting
     assert {s: r["status"] for s, r in by.items()} == {"broken": "failed", "garbled": "graded", "mistakes": "graded",
                                                        "solution": "graded"}
     got = auto_scores(sqlite_url(course), COURSE_ID, A, STUDENTS)

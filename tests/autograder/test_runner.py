@@ -5,9 +5,27 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.assignments import Assignment
+from autograder.checkserver import ENV as CHECK_SERVER_ENV, CheckServer
 from autograder.runner import format_task, run_checks
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def check_server():
+    with CheckServer() as server:
+        assert server.address, server.error
+        yield server.address
+
+
+@pytest.fixture(autouse=True, params=["fresh", "served"])
+def checking_process(request, monkeypatch):
+    """Every test runs twice: with a fresh checking process, and with one forked by a warm check server."""
+    if request.param == "served":
+        monkeypatch.setenv(CHECK_SERVER_ENV, request.getfixturevalue("check_server"))
+    else:
+        monkeypatch.delenv(CHECK_SERVER_ENV, raising=False)
+    return request.param
 
 CHECKS = '''
 import pytest

@@ -1,0 +1,400 @@
+"""A warm process that forks the checking processes, so each submission skips Python's, torch's and pytest's start.
+
+A fresh checking process (see :mod:`autograder.runner`) spends about 3.5 s of CPU before it checks
+anything: the interpreter, ``import torch``, pytest, and ``torch._dynamo``, which every
+``torch.optim`` step imports. The check server pays that once: it imports them, listens on a
+Unix socket, and forks one child per request. The child is the checking process, exactly as a
+fresh one would be from there on: it starts its own session, arms its own guard and memory limit
+(the server never arms one and never runs student code), runs ``pytest.main`` with the runner's
+arguments, and exits; the server reports its exit status back on the request's connection.
+
+    python -m autograder.checkserver SOCKET        # or: odl-grade check-server SOCKET
+    AUTOGRADER_CHECK_SERVER=SOCKET nbgrader autograde ...
+
+``odl-grade autograde`` starts one per worker by itself. Without ``AUTOGRADER_CHECK_SERVER``, or
+when the server cannot be reached, the runner starts a fresh process as before.
+
+Safety. The socket lives in a folder only its owner can enter, and the graders' guards refuse
+student code a connection to it (``socket.connect`` is audited), so a submission cannot ask for
+an unguarded checking process. The server never initializes CUDA or an OpenMP thread pool (both
+are unsafe to fork): children do that themselves. A child whose client goes away (nbgrader
+killed) is killed with its process group.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ENV = "AUTOGRADER_CHECK_SERVER"
+_REQUEST_LIMIT = 1 << 20  # bytes: one JSON request line
+
+
+# ----------------------------------------------------------------------------------------------- server
+def warm_up() -> None:
+    """Import what every checking process needs, without starting CUDA or a thread pool."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    import torch
+
+    torch.set_num_threads(1)  # no OpenMP pool before fork; children choose their own thread count
+    import torch._dynamo  # noqa: F401 - imported by the first torch.optim step: 1.3-2 s
+    import torch.nn.functional  # noqa: F401
+    import torch.optim  # noqa: F401
+    import torch.utils.data  # noqa: F401
+
+    import pytest  # noqa: F401
+    import _pytest.assertion.rewrite  # noqa: F401
+    import _pytest.fixtures  # noqa: F401
+    import _pytest.main  # noqa: F401
+    import _pytest.python  # noqa: F401
+    import _pytest.runner  # noqa: F401
+    import _pytest.terminal  # noqa: F401
+
+    import numpy  # noqa: F401
+
+    import course  # noqa: F401 - the checks load their data through it
+    import autograder.compare  # noqa: F401
+    import autograder.plugin  # noqa: F401
+    import autograder.references  # noqa: F401
+
+
+def _child(request: dict, listener: socket.socket, conn: socket.socket) -> None:
+    """In the forked child: become a fresh checking process and run pytest; never returns."""
+    code = 70
+    try:
+        os.setsid()  # its own process group: the runner kills the group, student code's children included
+        listener.close()
+        conn.close()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(devnull, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.close(devnull)
+        os.close(out)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["cwd"])
+        if isinstance(request.get("env"), dict):  # the caller's environment, as a fresh process would inherit it
+            os.environ.clear()
+            os.environ.update({str(k): str(v) for k, v in request["env"].items()})
+        sys.path[0] = request["cwd"]  # what `python -m pytest` run there would have, not the server's folder
+        import numpy
+
+        numpy.random.seed()  # as a fresh process would be (random reseeds itself after fork)
+        import pytest
+
+        sys.argv = ["pytest", *request["args"]]
+        code = int(pytest.main(request["args"]))
+    except BaseException:  # noqa: BLE001 - report anything as the exit status; the runner reads the output
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _status(wait_status: int) -> int:
+    """A wait status as subprocess.Popen.returncode would be (negative: killed by that signal)."""
+    return os.waitstatus_to_exitcode(wait_status)
+
+
+def _send(conn: socket.socket, message: dict) -> None:
+    try:
+        conn.sendall((json.dumps(message) + "\n").encode())
+    except OSError:
+        pass
+
+
+def _read_request(conn: socket.socket) -> dict:
+    data = b""
+    conn.settimeout(10)
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(65536)
+        if not chunk or len(data) > _REQUEST_LIMIT:
+            raise ValueError("incomplete request")
+        data += chunk
+    request = json.loads(data)
+    if not isinstance(request.get("args"), list) or not all(isinstance(a, str) for a in request["args"]):
+        raise ValueError("request needs args: a list of strings")
+    for key in ("cwd", "output"):
+        if not isinstance(request.get(key), str):
+            raise ValueError(f"request needs {key}: a path")
+    return request
+
+
+def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=None) -> None:
+    """Listen on ``path`` and fork a checking process per request, until SIGTERM/SIGINT or ``idle_timeout``."""
+    path = Path(path)
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        raise SystemExit(f"check server: {folder} must belong to you and be closed to others (chmod 700)")
+    warm_up()
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    os.chmod(path, 0o600)
+    listener.listen(64)
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    children: dict[int, socket.socket] = {}  # pid -> the connection that asked for it
+    last_activity = time.monotonic()
+    if ready is not None:
+        ready()
+    try:
+        while not stopping:
+            try:
+                readable, _, _ = select.select([listener, *children.values()], [], [], 0.05)
+            except InterruptedError:
+                continue
+            for sock in readable:
+                if sock is listener:
+                    try:
+                        conn, _ = listener.accept()
+                    except OSError:
+                        continue
+                    try:
+                        request = _read_request(conn)
+                    except (OSError, ValueError) as exc:
+                        _send(conn, {"error": str(exc)})
+                        conn.close()
+                        continue
+                    pid = os.fork()
+                    if pid == 0:
+                        _child(request, listener, conn)
+                    children[pid] = conn
+                    _send(conn, {"pid": pid})
+                    last_activity = time.monotonic()
+                else:  # a client spoke or went away before its child ended: the child has no one to report to
+                    pid = next(p for p, c in children.items() if c is sock)
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            while children:
+                try:
+                    pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                conn = children.pop(pid, None)
+                if conn is not None:
+                    _send(conn, {"returncode": _status(wait_status)})
+                    conn.close()
+                last_activity = time.monotonic()
+            if idle_timeout is not None and not children and time.monotonic() - last_activity > idle_timeout:
+                break
+    finally:
+        for pid, conn in children.items():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError, PermissionError):
+                pass
+            conn.close()
+        listener.close()
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+# ----------------------------------------------------------------------------------------------- client
+class ServedProcess:
+    """A checking process forked by a check server, with the parts of ``subprocess.Popen`` the runner uses."""
+
+    def __init__(self, address: str, args: list[str], *, cwd: str, output: str, env: dict[str, str]):
+        self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._conn.settimeout(10)
+        self._buffer = b""
+        self.returncode: int | None = None
+        try:
+            self._conn.connect(address)
+            self._conn.sendall((json.dumps({"args": args, "cwd": cwd, "output": output, "env": env}) + "\n")
+                               .encode())
+            reply = self._message(10.0)
+        except BaseException:
+            self._conn.close()
+            raise
+        if reply is None or "pid" not in reply:
+            self._conn.close()
+            raise OSError(f"the check server refused the request: {reply}")
+        self.pid = int(reply["pid"])
+
+    def _message(self, timeout: float | None) -> dict | None:
+        """The next message from the server within ``timeout`` seconds (None: none yet)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return None
+            self._conn.settimeout(left)
+            try:
+                chunk = self._conn.recv(4096)
+            except (socket.timeout, TimeoutError):
+                return None
+            if not chunk:
+                raise ConnectionError("the check server closed the connection")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return json.loads(line)
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            message = self._message(timeout)
+        except (OSError, ValueError):  # the server died: end its child too, and report it as killed
+            self._kill_group()
+            message = {"returncode": -signal.SIGKILL}
+        if message is None:
+            import subprocess
+
+            raise subprocess.TimeoutExpired("checking process", timeout)
+        self.returncode = int(message["returncode"])
+        self._conn.close()
+        return self.returncode
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                return self.wait(0.0)
+            except Exception:  # noqa: BLE001 - still running
+                return None
+        return self.returncode
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def reachable(address: str | None) -> bool:
+    return bool(address) and os.path.exists(address)
+
+
+def socket_folder() -> Path:
+    """A fresh private folder for a server's socket."""
+    return Path(tempfile.mkdtemp(prefix="autograder-checkserver-"))
+
+
+class CheckServer:
+    """A check server in a child process, for a ``with`` block (what ``odl-grade autograde`` runs per worker).
+
+    ``cpus``: pin the server, and so every checking process it forks, to these CPUs. ``log``: where its
+    output goes (default: discarded). :attr:`address` is None if it could not start: graders then start
+    fresh checking processes, as without a server.
+    """
+
+    def __init__(self, cpus: tuple[int, ...] = (), log: str | os.PathLike | None = None, start_timeout: float = 120.0):
+        self.cpus, self.log, self.start_timeout = tuple(cpus), log, start_timeout
+        self.address: str | None = None
+        self.error = ""
+        self._proc = None
+        self._folder: Path | None = None
+
+    def start(self) -> "CheckServer":
+        """Start the process (it warms up in the background; :meth:`wait_ready` waits for it)."""
+        import subprocess
+
+        from autograder.gradebook import CPUS_VARIABLE
+
+        self._folder = socket_folder()
+        self._path = self._folder / "checks.sock"
+        env = dict(os.environ)
+        env.pop(ENV, None)
+        if self.cpus:
+            env[CPUS_VARIABLE] = ",".join(map(str, self.cpus))
+        out = open(self.log, "w") if self.log else subprocess.DEVNULL
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "autograder.checkserver", str(self._path)],
+                                          env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+        finally:
+            if self.log:
+                out.close()
+        return self
+
+    def wait_ready(self) -> str | None:
+        """The socket's path once the server listens; None (and :attr:`error`) if it failed or took too long."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._path.exists():
+                self.address = str(self._path)
+                return self.address
+            if self._proc.poll() is not None:
+                self.error = f"the check server exited with status {self._proc.returncode}"
+                return None
+            time.sleep(0.05)
+        self.error = f"the check server was not ready after {self.start_timeout:g} s"
+        self.stop()
+        return None
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except Exception:  # noqa: BLE001 - stuck: kill it and what it forked
+                try:
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+                self._proc.wait()
+        if self._folder is not None:
+            import shutil
+
+            shutil.rmtree(self._folder, ignore_errors=True)
+        self.address = None
+
+    def __enter__(self) -> "CheckServer":
+        self.start()
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="odl-grade check-server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("socket", nargs="?", help="socket path (default: a new private folder in the temp dir)")
+    parser.add_argument("--idle-timeout", type=float, default=None,
+                        help="exit after this many seconds without requests (default: run until stopped)")
+    args = parser.parse_args(argv)
+    from autograder.gradebook import CPUS_VARIABLE, parse_cpus, pin_to
+
+    cpus = os.environ.pop(CPUS_VARIABLE, "")
+    if cpus and hasattr(os, "sched_setaffinity"):
+        pin_to(parse_cpus(cpus))
+    path = Path(args.socket) if args.socket else socket_folder() / "checks.sock"
+
+    def ready():
+        print(f"check server ready: export {ENV}={path}", flush=True)
+
+    serve(path, idle_timeout=args.idle_timeout, ready=ready)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
