@@ -134,8 +134,10 @@ def _read_request(conn: socket.socket) -> dict:
     return request
 
 
-def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=None) -> None:
-    """Listen on ``path`` and fork a checking process per request, until SIGTERM/SIGINT or ``idle_timeout``."""
+def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=None,
+          parent: int | None = None) -> None:
+    """Listen on ``path`` and fork a checking process per request, until SIGTERM/SIGINT, ``idle_timeout``
+    seconds without requests, or (``parent``) the end of the process with that pid."""
     path = Path(path)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -202,6 +204,8 @@ def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=N
                     conn.close()
                 last_activity = time.monotonic()
             if idle_timeout is not None and not children and time.monotonic() - last_activity > idle_timeout:
+                break
+            if parent is not None and os.getppid() != parent:  # the grader that started it is gone
                 break
     finally:
         for pid, conn in children.items():
@@ -306,12 +310,14 @@ class CheckServer:
     fresh checking processes, as without a server.
     """
 
-    def __init__(self, cpus: tuple[int, ...] = (), log: str | os.PathLike | None = None, start_timeout: float = 120.0):
+    def __init__(self, cpus: tuple[int, ...] = (), log: str | os.PathLike | None = None, start_timeout: float = 120.0,
+                 exit_with_parent: bool = False):
         self.cpus, self.log, self.start_timeout = tuple(cpus), log, start_timeout
+        self.exit_with_parent = exit_with_parent
         self.address: str | None = None
         self.error = ""
         self._proc = None
-        self._folder: Path | None = None
+        self.folder: Path | None = None  # the socket's private folder, from start() on (guards protect it)
 
     def start(self) -> "CheckServer":
         """Start the process (it warms up in the background; :meth:`wait_ready` waits for it)."""
@@ -319,15 +325,18 @@ class CheckServer:
 
         from autograder.gradebook import CPUS_VARIABLE
 
-        self._folder = socket_folder()
-        self._path = self._folder / "checks.sock"
+        self.folder = socket_folder()
+        self._path = self.folder / "checks.sock"
         env = dict(os.environ)
         env.pop(ENV, None)
         if self.cpus:
             env[CPUS_VARIABLE] = ",".join(map(str, self.cpus))
         out = open(self.log, "w") if self.log else subprocess.DEVNULL
         try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "autograder.checkserver", str(self._path)],
+            cmd = [sys.executable, "-m", "autograder.checkserver", str(self._path)]
+            if self.exit_with_parent:
+                cmd.append("--exit-with-parent")
+            self._proc = subprocess.Popen(cmd,
                                           env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                           start_new_session=True)
         finally:
@@ -337,6 +346,8 @@ class CheckServer:
 
     def wait_ready(self) -> str | None:
         """The socket's path once the server listens; None (and :attr:`error`) if it failed or took too long."""
+        if self.address or self.error or self._proc is None:
+            return self.address
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._path.exists():
@@ -361,11 +372,13 @@ class CheckServer:
                 except (ProcessLookupError, PermissionError):
                     pass
                 self._proc.wait()
-        if self._folder is not None:
+        if self.folder is not None:
             import shutil
 
-            shutil.rmtree(self._folder, ignore_errors=True)
+            shutil.rmtree(self.folder, ignore_errors=True)
         self.address = None
+        if not self.error:
+            self.error = "stopped"
 
     def __enter__(self) -> "CheckServer":
         self.start()
@@ -376,11 +389,42 @@ class CheckServer:
         self.stop()
 
 
+_PROCESS_SERVER: CheckServer | None = None
+
+
+def process_server() -> CheckServer:
+    """This process's own check server: started (in the background) on first use, stopped when the process ends.
+
+    A grader that checks several submissions (``nbgrader autograde`` of a whole class, one process) pays the
+    warm-up once; for one submission it costs about what a fresh checking process would.
+    """
+    global _PROCESS_SERVER
+    if _PROCESS_SERVER is None:
+        import atexit
+
+        _PROCESS_SERVER = CheckServer(exit_with_parent=True).start()
+        atexit.register(_PROCESS_SERVER.stop)
+    return _PROCESS_SERVER
+
+
+def protected_folders() -> list[str]:
+    """The folders of the check servers this process may use: student code must not reach their sockets."""
+    folders = []
+    address = os.environ.get(ENV)
+    if address and address != "off":
+        folders.append(os.path.dirname(os.path.abspath(address)))
+    if _PROCESS_SERVER is not None and _PROCESS_SERVER.folder is not None:
+        folders.append(str(_PROCESS_SERVER.folder))
+    return folders
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="odl-grade check-server", description=__doc__.split("\n\n")[0])
     parser.add_argument("socket", nargs="?", help="socket path (default: a new private folder in the temp dir)")
     parser.add_argument("--idle-timeout", type=float, default=None,
                         help="exit after this many seconds without requests (default: run until stopped)")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when the process that started it ends (how graders start their own)")
     args = parser.parse_args(argv)
     from autograder.gradebook import CPUS_VARIABLE, parse_cpus, pin_to
 
@@ -392,8 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     def ready():
         print(f"check server ready: export {ENV}={path}", flush=True)
 
-    serve(path, idle_timeout=args.idle_timeout, ready=ready)
-    return 0
+    serve(path, idle_timeout=args.idle_timeout, ready=ready, parent=os.getppid() if args.exit_with_parent else None)
+    sys.stdout.flush()
+    os._exit(0)  # nothing left to clean up; tearing down torch's interpreter state would keep graders waiting ~1 s
 
 
 if __name__ == "__main__":

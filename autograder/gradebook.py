@@ -90,13 +90,20 @@ def main(argv: list[str] | None = None) -> None:
     # that no notebook or Jupyter schema uses (python-jsonschema/jsonschema#1428). jsonschema skips a format
     # checker whose import fails, so this process does without it.
     sys.modules.setdefault("rfc3987_syntax", None)
-    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+    from autograder.checkserver import ENV as CHECK_SERVER_ENV, process_server
 
     cpus = os.environ.pop(CPUS_VARIABLE, "")
     if cpus and hasattr(os, "sched_setaffinity"):
         pin_to(parse_cpus(cpus))
 
-    sys.argv = ["nbgrader", *(sys.argv[1:] if argv is None else argv)]
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["autograde"] and not os.environ.get(CHECK_SERVER_ENV):
+        # Start this grader's check server first: it warms up (torch, pytest, torch._dynamo: ~3 s of CPU) while
+        # nbgrader starts (1 s) and the kernel runs, instead of after (autograder.checkserver.process_server).
+        process_server()
+    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    sys.argv = ["nbgrader", *args]
     nbgrader_main()
 
 

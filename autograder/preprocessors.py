@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 from nbformat.v4 import new_markdown_cell, new_output
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 from nbgrader.utils import is_grade, is_solution
 
 from autograder.assignments import ASSIGNMENTS
-from autograder.checkserver import ENV as CHECK_SERVER_ENV
+from autograder.checkserver import ENV as CHECK_SERVER_ENV, process_server, protected_folders
 from autograder.runner import format_task, start_checks
 from autograder.sandbox import TAMPER_PREFIX
 
@@ -41,6 +41,9 @@ def graded_test_cells(nb):
 
 
 PENDING = "autograder_pending_checks"
+# grade_ids of the test cells the hidden checks grade: RunHiddenChecks replaces their outputs, so the
+# kernel need not run them (GuardedExecute skips them).
+CHECKED_CELLS = "autograder_checked_cells"
 
 
 def _checked_cells(nb):
@@ -95,6 +98,11 @@ class HiddenChecks(NbGraderPreprocessor):
         config=True
     )
     cell_timeout = Float(60.0, help="Seconds one notebook cell may take when the checks execute it.").tag(config=True)
+    check_server = Bool(True, help=(
+        "Fork the checking processes from a warm check server (autograder/checkserver.py), started on first use "
+        "and kept for the life of this nbgrader process, unless AUTOGRADER_CHECK_SERVER names a running one "
+        "('off': fresh processes). Grading several submissions in one process, each after the first starts "
+        "3-4 s sooner.")).tag(config=True)
     memory_limit_mb = Integer(
         6144, help="Address space (MB) of the checking process and of the student's kernel; 0: unlimited. "
                    "Not applied where CUDA is available (the driver maps far more than it uses)."
@@ -110,9 +118,10 @@ class HiddenChecks(NbGraderPreprocessor):
             self.log.warning("No hidden checks are registered for assignment %r; test cells keep their kernel outputs",
                              assignment_id)
             return None
+        server = process_server() if self.check_server and not os.environ.get(CHECK_SERVER_ENV) else None
         return start_checks(nb, assignment, timeout=self.timeout, check_timeout=self.check_timeout,
                             guard=guard_spec(self.config, resources), memory_limit_mb=self.memory_limit_mb,
-                            cell_timeout=self.cell_timeout)
+                            cell_timeout=self.cell_timeout, server=server)
 
 
 class StartHiddenChecks(HiddenChecks):
@@ -120,6 +129,8 @@ class StartHiddenChecks(HiddenChecks):
 
     def preprocess(self, nb, resources):
         resources[PENDING] = self._start(nb, resources)
+        if resources[PENDING] is not None:
+            resources[CHECKED_CELLS] = {c.metadata.nbgrader["grade_id"] for c in _checked_cells(nb)}
         return nb, resources
 
 
@@ -229,9 +240,7 @@ def guard_spec(config, resources) -> dict:
     if db_url.startswith("sqlite:///"):
         db = Path(db_url[len("sqlite:///"):])
         protected += [str(db), str(db) + "-journal", str(db) + "-wal", str(db) + "-shm"]
-    server = os.environ.get(CHECK_SERVER_ENV)
-    if server:  # the warm check server's folder: student code must not ask it for an unguarded process
-        protected.append(os.path.dirname(os.path.abspath(server)))
+    protected += protected_folders()  # the check servers' sockets: student code must not ask for unguarded checks
     own = resources.get("metadata", {}).get("path")
     return {"protected": [os.path.normpath(p) for p in protected], "readonly": [str(root)],
             "writable": [str(Path(own).resolve())] if own else []}

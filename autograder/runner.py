@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignments import Assignment
-from autograder.checkserver import ENV as CHECK_SERVER_ENV, ServedProcess, reachable
+from autograder.checkserver import ENV as CHECK_SERVER_ENV, CheckServer, ServedProcess, protected_folders, reachable
 from autograder.notebook import dump_cells, gradable_code
 
 # One check function counts once, whatever its parametrization (devices, dtypes):
@@ -103,7 +104,8 @@ class PendingChecks:
     """
 
     def __init__(self, nb, assignment: Assignment, *, timeout: float, check_timeout: float, python: str | None,
-                 guard: dict | None = None, memory_limit_mb: int = 0, cell_timeout: float = 60.0):
+                 guard: dict | None = None, memory_limit_mb: int = 0, cell_timeout: float = 60.0,
+                 server: str | CheckServer | None = None):
         self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
         self.tmp = tmp = Path(self._tmp.name)
         self._cells_path = tmp / "cells.json"
@@ -115,18 +117,49 @@ class PendingChecks:
         self.guard.setdefault("readonly", [])
         self.guard["protected"] = list(self.guard.get("protected", [])) + [str(tmp / "report"), str(tmp / "progress")]
         self.memory_limit_mb, self.cell_timeout = memory_limit_mb, cell_timeout
-        # A warm check server (autograder.checkserver) forks the process, unless another Python is asked for.
-        server = os.environ.get(CHECK_SERVER_ENV)
-        self._server = server if server and python is None and reachable(server) else None
+        # A warm check server (autograder.checkserver) forks the process, unless another Python is asked for:
+        # ``server`` (an address, or a CheckServer that may still be warming up), else AUTOGRADER_CHECK_SERVER.
+        if server is None:
+            address = os.environ.get(CHECK_SERVER_ENV)
+            server = address if address and reachable(address) else None
+        self._server = server if python is None else None
         self.served = 0  # how many runs the server forked (the rest were fresh processes)
-        if self._server:
+        self.guard["protected"] += protected_folders()
+        if isinstance(self._server, CheckServer) and self._server.folder is not None:
+            self.guard["protected"].append(str(self._server.folder))
+        elif isinstance(self._server, str):
             self.guard["protected"].append(os.path.dirname(os.path.abspath(self._server)))
         self.crashed: dict[str, dict[str, str]] = {"cells": {}, "tasks": {}}
         self.restarts: list[str] = []
         self.timeout = timeout
         self.started = time.perf_counter()
         self._run = 0
-        self._launch()
+        self._proc = None
+        self._launcher: threading.Thread | None = None
+        self._launch_error: BaseException | None = None
+        if isinstance(self._server, CheckServer) and not self._server.address:
+            # The server is still warming up: wait for it in the background, so the caller (nbgrader starting
+            # the kernel) goes on; result() joins. If it fails to start, a fresh process runs instead.
+            self._launcher = threading.Thread(target=self._launch_in_background, daemon=True)
+            self._launcher.start()
+        else:
+            self._launch()
+
+    def _launch_in_background(self) -> None:
+        try:
+            self._launch()
+        except BaseException as exc:  # noqa: BLE001 - reported by result()
+            self._launch_error = exc
+
+    def _join_launcher(self) -> None:
+        if self._launcher is not None:
+            self._launcher.join()
+            self._launcher = None
+
+    def _server_address(self) -> str | None:
+        if isinstance(self._server, CheckServer):
+            return self._server.wait_ready()
+        return self._server
 
     def _launch(self) -> None:
         self._run += 1
@@ -151,19 +184,24 @@ class PendingChecks:
             f"--crashed={json.dumps(self.crashed)}", f"--guard={json.dumps(self.guard)}",
             f"--memory-limit={self.memory_limit_mb}",
         ]
-        if self._server:
+        address = self._server_address() if self._server else None
+        if address:
             try:  # a child of the warm check server: the same process, without 3-4 s of start-up
-                self._proc = ServedProcess(self._server, args, cwd=str(work), output=str(self._output), env=env)
+                self._proc = ServedProcess(address, args, cwd=str(work), output=str(self._output), env=env)
                 self.served += 1
                 return
             except (OSError, ValueError):  # gone or refusing: a fresh process from now on
-                self._server = None
+                pass
+        self._server = None
         with open(self._output, "w") as out:  # to a file: student code may print megabytes
             self._proc = subprocess.Popen([self.python or sys.executable, "-m", "pytest", *args], cwd=work, env=env,
                                           stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True)
 
     def _kill(self) -> None:
+        self._join_launcher()
+        if self._proc is None:
+            return
         if self._proc.poll() is None:
             try:
                 os.killpg(self._proc.pid, signal.SIGKILL)  # the whole group: student code may have spawned more
@@ -203,6 +241,9 @@ class PendingChecks:
     def result(self) -> Report:
         """Wait for the checks (up to the time left of ``timeout``), re-running after crashes; read the report."""
         try:
+            self._join_launcher()
+            if self._proc is None:
+                return Report({}, [], problem=f"the checking process could not start: {self._launch_error}")
             while True:
                 left = max(0.0, self.timeout - (time.perf_counter() - self.started))
                 timed_out = False
@@ -256,14 +297,14 @@ class PendingChecks:
 
 def start_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
                  python: str | None = None, guard: dict | None = None, memory_limit_mb: int = 0,
-                 cell_timeout: float = 60.0) -> PendingChecks:
+                 cell_timeout: float = 60.0, server: str | CheckServer | None = None) -> PendingChecks:
     """Start every check of ``assignment`` on notebook ``nb`` in a fresh process; collect with .result().
 
     ``guard``: paths student code may not read (``protected``) or change (``readonly`` minus ``writable``),
     see :class:`autograder.sandbox.Guard`; the autograder's own files are always protected.
     """
     return PendingChecks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python,
-                         guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout)
+                         guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout, server=server)
 
 
 def run_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,

@@ -169,3 +169,43 @@ def test_the_socket_folder_must_be_private(tmp_path):
     with pytest.raises(SystemExit, match="chmod 700"):
         server_main([str(folder / "checks.sock")])
 
+
+
+def test_checks_wait_in_the_background_for_a_server_that_is_still_warming_up(facts_assignment, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    server = CheckServer().start()
+    try:
+        started = time.perf_counter()
+        pending = start_checks(notebook("answer = 5"), facts_assignment, server=server)
+        assert time.perf_counter() - started < 1.0  # the caller (nbgrader, about to start the kernel) goes on
+        assert facts(pending.result())["answer"] == 5 and pending.served == 1
+    finally:
+        server.stop()
+
+
+def test_a_server_that_cannot_start_in_time_means_a_fresh_process(facts_assignment, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    server = CheckServer(start_timeout=0.01).start()
+    try:
+        pending = start_checks(notebook("answer = 3"), facts_assignment, server=server)
+        assert facts(pending.result())["answer"] == 3 and pending.served == 0
+        assert "not ready" in server.error
+    finally:
+        server.stop()
+
+
+def test_a_graders_own_server_ends_with_the_grader(tmp_path):
+    """Even when the grader is killed (no atexit), its server does not linger."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from autograder.checkserver import CheckServer; "
+            "s = CheckServer(exit_with_parent=True).start(); s.wait_ready(); "
+            "print(s._proc.pid, s.address, flush=True); os._exit(0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    pid, address = out.stdout.split()
+    assert address != "None", out.stderr
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
