@@ -144,9 +144,10 @@ CASES: list[Case] = [
     Case("os_exit", "an answer cell that calls os._exit (the kernel dies)",
          lambda c: c.appended("adagrad", "import os\nos._exit(3)"), FULL - 2,
          ("The kernel died", "exit code 3")),
+    # (the kernel never calls it: test cells and demos are not run there while grading)
     Case("segfault", "an update rule that crashes the process (SIGSEGV) when called",
          lambda c: c.injected("rmsprop", "import faulthandler; faulthandler._sigsegv()"),
-         FULL - 2, ("The kernel died", "SIGSEGV")),
+         FULL - 2, ("Your code ended the grading process: task rmsprop", "SIGSEGV")),
     Case("system_exit", "an answer cell that raises SystemExit after its definition",
          lambda c: c.appended("sgd", "raise SystemExit(1)"), FULL, ()),
     Case("keyboard_interrupt", "an update rule that raises KeyboardInterrupt",

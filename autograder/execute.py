@@ -8,6 +8,11 @@ killer) or stops answering after a time-out, nbgrader would drop the whole
 submission; here the cell gets an error saying what happened, the cells after
 it are marked as not run, and grading goes on: the hidden checks run out of
 the kernel, so the credit they find is kept.
+
+Two kinds of cells are not run in the kernel while grading: test cells the hidden checks grade (their
+output is replaced by the checks' report anyway) and cells tagged ``demo`` (``skip_tags``):
+demonstrations no grade depends on. The kernel runs the setup, answer and other cells, whose outputs
+and guard log the feedback and the tampering checks use.
 """
 from __future__ import annotations
 
@@ -18,10 +23,13 @@ from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
+from traitlets import List, Unicode
 
-from autograder.preprocessors import KERNEL_LOG, HiddenChecks, add_note, guard_spec
+from autograder.preprocessors import CHECKED_CELLS, KERNEL_LOG, HiddenChecks, add_note, guard_spec
 from autograder.sandbox import Guard, kernel_preamble
 
+SKIPPED = "(a demonstration: not run while grading; no grade depends on it. Run it yourself to see it.)\n"
+CHECKED_ELSEWHERE = "(graded by the hidden checks, outside this kernel)\n"
 RESPONSIVE_WAIT = 10.0  # seconds a kernel gets to answer after an interrupted time-out
 
 
@@ -31,6 +39,11 @@ def _error(ename: str, text: str):
 
 class GuardedExecute(Execute):
     """Execute, with a guarded kernel and a graded notebook even when the kernel dies."""
+
+    skip_tags = List(Unicode(), default_value=["demo"], help=(
+        "Code cells with any of these tags are not executed while autograding: demonstrations (training runs, "
+        "plots, searches) that no grade depends on. Their output says so. The hidden checks run the graded code "
+        "themselves, so skipping them costs no credit and saves the kernel their time.")).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None  # why the remaining cells are not run
@@ -99,6 +112,16 @@ class GuardedExecute(Execute):
         if self._stopped:
             if cell.cell_type == "code":
                 cell.outputs = [new_output("stream", name="stdout", text=f"({self._stopped})\n")]
+            return cell, resources
+        if cell.cell_type == "code" and set(cell.metadata.get("tags", [])) & set(self.skip_tags):
+            cell.outputs = [new_output("stream", name="stdout", text=SKIPPED)]
+            cell.execution_count = None
+            return cell, resources
+        if cell.metadata.get("nbgrader", {}).get("grade_id") in resources.get(CHECKED_CELLS, ()):
+            # A test cell the hidden checks grade: RunHiddenChecks replaces its output with their report, and
+            # its public checks would only repeat, in the kernel, part of what they run outside it.
+            cell.outputs = [new_output("stream", name="stdout", text=CHECKED_ELSEWHERE)]
+            cell.execution_count = None
             return cell, resources
         if not self._armed:
             self._arm()

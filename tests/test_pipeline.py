@@ -136,3 +136,29 @@ def test_graded_test_cells_have_no_stderr_and_submissions_are_untouched(course):
     assert hashes
     for p, digest in hashes.items():
         assert hashlib.sha256(p.read_bytes()).hexdigest() == digest, f"{p} was modified by grading"
+
+
+def test_demo_and_checked_test_cells_are_not_run_in_the_kernel_and_the_rest_is(course):
+    """Cells tagged `demo` say they were skipped; test cells hold the hidden checks' report; every other code
+    cell ran in the kernel (unless the kernel died before it)."""
+    from autograder.execute import SKIPPED
+
+    workdir, _ = course
+    skipped = checked = 0
+    for path in (workdir / "autograded").rglob("*.ipynb"):
+        nb = nbformat.read(str(path), as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+            if "demo" in cell.metadata.get("tags", []):
+                assert [o.get("text") for o in cell.outputs] == [SKIPPED], path
+                skipped += 1
+            elif grade_id.startswith("test_"):
+                text = "".join(o.get("text", "") for o in cell.outputs)
+                assert text.startswith(("Task '", "Not graded:")), (path, grade_id, text[:200])
+                checked += 1
+            elif cell.source.strip() and not any("not run: the kernel" in str(o.get("text", "")) for o in cell.outputs):
+                assert cell.execution_count is not None, (path, cell.source[:80])
+    assert skipped >= 5 * len(STUDENTS)  # 2 demo cells in assignment 1, 3 in assignment 2
+    assert checked >= 16 * len(STUDENTS)
