@@ -105,11 +105,6 @@ def _child(request: dict, listener: socket.socket, conn: socket.socket) -> None:
             os._exit(code)
 
 
-def _status(wait_status: int) -> int:
-    """A wait status as subprocess.Popen.returncode would be (negative: killed by that signal)."""
-    return os.waitstatus_to_exitcode(wait_status)
-
-
 def _send(conn: socket.socket, message: dict) -> None:
     try:
         conn.sendall((json.dumps(message) + "\n").encode())
@@ -200,7 +195,7 @@ def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=N
                     break
                 conn = children.pop(pid, None)
                 if conn is not None:
-                    _send(conn, {"returncode": _status(wait_status)})
+                    _send(conn, {"returncode": os.waitstatus_to_exitcode(wait_status)})  # as Popen.returncode
                     conn.close()
                 last_activity = time.monotonic()
             if idle_timeout is not None and not children and time.monotonic() - last_activity > idle_timeout:
@@ -291,6 +286,12 @@ class ServedProcess:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def configured_address() -> str | None:
+    """The server named by AUTOGRADER_CHECK_SERVER (None when it is unset or 'off')."""
+    address = os.environ.get(ENV)
+    return address if address and address != "off" else None
 
 
 def reachable(address: str | None) -> bool:
@@ -407,15 +408,15 @@ def process_server() -> CheckServer:
     return _PROCESS_SERVER
 
 
-def protected_folders() -> list[str]:
-    """The folders of the check servers this process may use: student code must not reach their sockets."""
-    folders = []
-    address = os.environ.get(ENV)
-    if address and address != "off":
-        folders.append(os.path.dirname(os.path.abspath(address)))
-    if _PROCESS_SERVER is not None and _PROCESS_SERVER.folder is not None:
-        folders.append(str(_PROCESS_SERVER.folder))
-    return folders
+def protected_folders(server: "str | CheckServer | None" = None) -> list[str]:
+    """The folders of the check servers this process may use (``server``, AUTOGRADER_CHECK_SERVER's, its own):
+    student code must not reach their sockets."""
+    addresses = [configured_address(), server if isinstance(server, str) else None]
+    folders = [os.path.dirname(os.path.abspath(a)) for a in addresses if a]
+    for own in (_PROCESS_SERVER, server if isinstance(server, CheckServer) else None):
+        if own is not None and own.folder is not None:
+            folders.append(str(own.folder))
+    return list(dict.fromkeys(folders))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="release, submit, autograde, feedback and export in a scratch course")
     p.add_argument("--workdir", help="scratch course folder (default: .work/demo)")
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("check-server", add_help=False,
-                       help="run a warm check server that forks checking processes (see AUTOGRADER_CHECK_SERVER)")
-    p.set_defaults(func=None)
+    # listed here for --help; main() hands its arguments to autograder.checkserver before parsing
+    sub.add_parser("check-server", add_help=False,
+                   help="run a warm check server that forks checking processes (see AUTOGRADER_CHECK_SERVER)")
     p = sub.add_parser(
         "autograde", help="autograde every submission of an assignment in parallel and print a summary",
         description="Autograde every submission of ASSIGNMENT (one nbgrader process per student, W at a time, "

@@ -46,7 +46,7 @@ PENDING = "autograder_pending_checks"
 CHECKED_CELLS = "autograder_checked_cells"
 
 
-def _checked_cells(nb):
+def checked_cells(nb):
     return [c for c in graded_test_cells(nb) if c.metadata.nbgrader.get("grade_id", "").startswith(TEST_PREFIX)]
 
 
@@ -111,7 +111,7 @@ class HiddenChecks(NbGraderPreprocessor):
     def _start(self, nb, resources):
         """Start the checks of this notebook's assignment, or return None if there is nothing to check."""
         assignment_id = resources.get("nbgrader", {}).get("assignment")
-        if not _checked_cells(nb):
+        if not checked_cells(nb):
             return None
         assignment = ASSIGNMENTS.get(assignment_id)
         if assignment is None:
@@ -130,7 +130,7 @@ class StartHiddenChecks(HiddenChecks):
     def preprocess(self, nb, resources):
         resources[PENDING] = self._start(nb, resources)
         if resources[PENDING] is not None:
-            resources[CHECKED_CELLS] = {c.metadata.nbgrader["grade_id"] for c in _checked_cells(nb)}
+            resources[CHECKED_CELLS] = {c.metadata.nbgrader["grade_id"] for c in checked_cells(nb)}
         return nb, resources
 
 
@@ -141,7 +141,7 @@ class RunHiddenChecks(HiddenChecks):
         pending = resources.pop(PENDING, None) or self._start(nb, resources)
         if pending is None:
             return nb, resources
-        cells = _checked_cells(nb)
+        cells = checked_cells(nb)
         assignment_id = resources.get("nbgrader", {}).get("assignment")
         started = time.perf_counter()
         report = pending.result()

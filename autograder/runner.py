@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.assignments import Assignment
-from autograder.checkserver import ENV as CHECK_SERVER_ENV, CheckServer, ServedProcess, protected_folders, reachable
+from autograder.checkserver import CheckServer, ServedProcess, configured_address, protected_folders, reachable
 from autograder.notebook import dump_cells, gradable_code
 
 # One check function counts once, whatever its parametrization (devices, dtypes):
@@ -120,15 +120,11 @@ class PendingChecks:
         # A warm check server (autograder.checkserver) forks the process, unless another Python is asked for:
         # ``server`` (an address, or a CheckServer that may still be warming up), else AUTOGRADER_CHECK_SERVER.
         if server is None:
-            address = os.environ.get(CHECK_SERVER_ENV)
-            server = address if address and reachable(address) else None
+            address = configured_address()
+            server = address if reachable(address) else None
         self._server = server if python is None else None
         self.served = 0  # how many runs the server forked (the rest were fresh processes)
-        self.guard["protected"] += protected_folders()
-        if isinstance(self._server, CheckServer) and self._server.folder is not None:
-            self.guard["protected"].append(str(self._server.folder))
-        elif isinstance(self._server, str):
-            self.guard["protected"].append(os.path.dirname(os.path.abspath(self._server)))
+        self.guard["protected"] += protected_folders(self._server)
         self.crashed: dict[str, dict[str, str]] = {"cells": {}, "tasks": {}}
         self.restarts: list[str] = []
         self.timeout = timeout

@@ -40,7 +40,7 @@ from autograder.assignments import ASSIGNMENTS  # noqa: E402
 from autograder.checkserver import ENV as SERVER_ENV, CheckServer  # noqa: E402
 from autograder.demo import place, prepare_course  # noqa: E402
 from autograder.execute import GuardedExecute  # noqa: E402
-from autograder.preprocessors import _checked_cells as checked_cells  # noqa: E402
+from autograder.preprocessors import checked_cells  # noqa: E402
 from autograder.release import NBGRADER_ENTRIES as ENTRIES, generate, nbgrader  # noqa: E402
 from autograder.runner import run_checks  # noqa: E402
 from autograder.submissions import make_submission  # noqa: E402
