@@ -25,6 +25,8 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import List, Unicode
 
+from autograder import isolation
+from autograder.kernel import SandboxedKernelManager
 from autograder.preprocessors import CHECKED_CELLS, KERNEL_LOG, HiddenChecks, add_note, guard_spec
 from autograder.sandbox import Guard, kernel_preamble
 
@@ -48,7 +50,13 @@ class GuardedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._stopped = None  # why the remaining cells are not run
         self._armed = False
-        fd, self._log = tempfile.mkstemp(prefix="autograder-kernel-", suffix=".log")
+        # The kernel runs in a sandbox (autograder.kernel) unless the unsafe mode was chosen; raises
+        # isolation.SandboxUnavailable (with how to install bubblewrap) when it cannot.
+        self._sandboxed = isolation.required() and km is None
+        if self._sandboxed:
+            self.kernel_manager_class = SandboxedKernelManager
+        self._managers: list = []
+        fd, self._log = tempfile.mkstemp(prefix="autograder-kernel-", suffix=".log")  # the grader's copy
         os.close(fd)
         resources[KERNEL_LOG] = self._log
         spec = guard_spec(self.config, resources)
@@ -56,11 +64,37 @@ class GuardedExecute(Execute):
         self._guard = Guard(protected=tuple(spec["protected"]), readonly=tuple(spec["readonly"]),
                             writable=tuple(spec["writable"]), modules=("autograder",), log_path=self._log)
         self._memory_limit = HiddenChecks(config=self.config).memory_limit_mb
-        return super().preprocess(nb, resources, km)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._collect_sandboxes()
+
+    def create_kernel_manager(self):
+        manager = super().create_kernel_manager()
+        self._managers.append(manager)
+        return manager
+
+    def _collect_sandboxes(self) -> None:
+        """Keep what the sandboxed kernels' guards logged (in the grader's own file), then remove their folders
+        and kill whatever they left running: nothing of the kernel outlives its grading."""
+        with open(self._log, "a") as log:
+            for manager in self._managers:
+                if not isinstance(manager, SandboxedKernelManager):
+                    continue
+                try:
+                    log.write(open(manager.guard_log, errors="replace").read(1 << 20))
+                except OSError:
+                    pass
+                manager.cleanup_sandbox()
 
     def _arm(self) -> None:
         """Run the guard's preamble in the fresh kernel (silently: it leaves no trace in the notebook)."""
         self._armed = True
+        if isinstance(self.km, SandboxedKernelManager):
+            # Inside the sandbox the guard logs to the kernel's own folder (no other submission's code can reach
+            # it); its own scratch copy of the submission's folder is where it may write.
+            self._guard.log_path = self.km.guard_log
+            self._guard.writable = tuple(self._guard.writable) + (self.km.cwd_inside,)
         msg_id = self.kc.execute(kernel_preamble(self._guard, self._memory_limit), silent=True, store_history=False)
         reply = run_sync(self._wait_reply)(msg_id, 60.0)
         if reply is None or reply["content"]["status"] != "ok":

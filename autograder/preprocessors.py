@@ -16,6 +16,7 @@ autograded notebook, so feedback never shows them.
 from __future__ import annotations
 
 import os
+import sys
 import re
 import tempfile
 import time
@@ -242,7 +243,12 @@ def guard_spec(config, resources) -> dict:
         protected += [str(db), str(db) + "-journal", str(db) + "-wal", str(db) + "-shm"]
     protected += protected_folders()  # the check servers' sockets: student code must not ask for unguarded checks
     own = resources.get("metadata", {}).get("path")
-    return {"protected": [os.path.normpath(p) for p in protected], "readonly": [str(root)],
+    # Code and packages every grading shares: the sandbox mounts them read-only; the guard reports the attempt.
+    import course
+
+    shared = [str(root), os.path.dirname(os.path.realpath(course.__file__)), os.path.realpath(sys.prefix),
+              os.path.realpath(sys.base_prefix)]
+    return {"protected": [os.path.normpath(p) for p in protected], "readonly": list(dict.fromkeys(shared)),
             "writable": [str(Path(own).resolve())] if own else []}
 
 
@@ -250,5 +256,8 @@ def _kernel_violations(resources) -> list[str]:
     path = resources.get(KERNEL_LOG)
     if not path or not os.path.exists(path):
         return []
-    lines = Path(path).read_text().splitlines()
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    finally:
+        os.unlink(path)  # read once: kernel logs do not pile up in the temp folder
     return [f"in the notebook's kernel: {line}" for line in dict.fromkeys(lines) if line.strip()]

@@ -180,6 +180,10 @@ class Guard:
             for i in indices:
                 if i < len(args):
                     self._check_path(args[i], writing, event)
+        elif event == "sqlite3.connect":  # the C library opens the file: no "open" event
+            database = args[0] if args else None
+            if isinstance(database, (str, bytes, os.PathLike)) and os.fsdecode(database) not in ("", ":memory:"):
+                self._check_path(database, True, event)
         elif event in ("socket.connect", "socket.bind"):  # a Unix socket's path, e.g. the check server's
             address = args[1] if len(args) > 1 else None
             if isinstance(address, (str, bytes)) and address and address[:1] not in ("\0", b"\0"):
@@ -230,7 +234,8 @@ def kernel_preamble(guard: Guard, memory_limit_mb: int = 0) -> str:
     """Python source that arms ``guard`` (and a memory limit) inside a student's kernel before any cell runs."""
     return (
         "def _autograder_arm():\n"
-        "    import resource\n"
+        "    import resource, sys\n"
+        "    sys.dont_write_bytecode = True  # imports must not write into the shared, read-only packages\n"
         "    from autograder.sandbox import Guard, limit_memory\n"
         f"    limit_memory({int(memory_limit_mb)})\n"
         f"    Guard(protected={guard.protected!r}, readonly={guard.readonly!r}, writable={guard.writable!r},\n"
