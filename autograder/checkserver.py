@@ -14,9 +14,14 @@ arguments, and exits; the server reports its exit status back on the request's c
 ``odl-grade autograde`` starts one per worker by itself. Without ``AUTOGRADER_CHECK_SERVER``, or
 when the server cannot be reached, the runner starts a fresh process as before.
 
-Safety. The socket lives in a folder only its owner can enter, and the graders' guards refuse
-student code a connection to it (``socket.connect`` is audited), so a submission cannot ask for
-an unguarded checking process. The server never initializes CUDA or an OpenMP thread pool (both
+Safety. The server runs in a sandbox (:mod:`autograder.isolation`): it and every child see only
+the read-only environment, its socket's folder and its spool (``<socket folder>-spool``, where the
+runner puts each submission's scratch folder). It accepts requests only from outside that sandbox
+(``SO_PEERCRED`` gives 0 as the pid of a process outside its pid namespace), so a submission
+cannot ask for a checking process of its own; and when its last child ends it kills whatever else
+runs in the sandbox (daemons, forks), so nothing of one submission sees the next. The socket lives
+in a folder only its owner can enter, and the graders' guards refuse student code a connection to
+it (``socket.connect`` is audited) as a second layer. The server never initializes CUDA or an OpenMP thread pool (both
 are unsafe to fork): children do that themselves. A child whose client goes away (nbgrader
 killed) is killed with its process group.
 """
@@ -34,6 +39,7 @@ import time
 from pathlib import Path
 
 ENV = "AUTOGRADER_CHECK_SERVER"
+SANDBOXED_ENV = "AUTOGRADER_CHECK_SERVER_SANDBOXED"  # set inside the sandbox the server runs in
 _REQUEST_LIMIT = 1 << 20  # bytes: one JSON request line
 
 
@@ -105,6 +111,43 @@ def _child(request: dict, listener: socket.socket, conn: socket.socket) -> None:
             os._exit(code)
 
 
+def _peer_pid(conn: socket.socket) -> int:
+    """The pid of the process at the other end, as this process's pid namespace numbers it (0: outside it)."""
+    import struct
+
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return -1
+    return struct.unpack("3i", creds)[0]
+
+
+def _end_stragglers() -> None:
+    """Kill every process in this sandbox but its init and this server: what a checked submission left running.
+
+    Only called inside a sandbox, whose pid namespace holds nothing else, when no child is running."""
+    me = os.getpid()
+    for _ in range(3):
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in (1, me):
+                continue
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                found = True
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not found:
+            break
+        while True:  # reap the ones that were ours
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+        time.sleep(0.01)
+
+
 def _send(conn: socket.socket, message: dict) -> None:
     try:
         conn.sendall((json.dumps(message) + "\n").encode())
@@ -129,15 +172,20 @@ def _read_request(conn: socket.socket) -> dict:
     return request
 
 
+def _check_private(folder: Path) -> None:
+    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
+        raise SystemExit(f"check server: {folder} must belong to you and be closed to others (chmod 700)")
+
+
 def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=None,
           parent: int | None = None) -> None:
     """Listen on ``path`` and fork a checking process per request, until SIGTERM/SIGINT, ``idle_timeout``
     seconds without requests, or (``parent``) the end of the process with that pid."""
     path = Path(path)
     folder = path.parent
+    sandboxed = os.environ.get(SANDBOXED_ENV) == "1"
     folder.mkdir(parents=True, exist_ok=True)
-    if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-        raise SystemExit(f"check server: {folder} must belong to you and be closed to others (chmod 700)")
+    _check_private(folder)
     warm_up()
     if path.exists() or path.is_symlink():
         path.unlink()
@@ -168,6 +216,14 @@ def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=N
                         conn, _ = listener.accept()
                     except OSError:
                         continue
+                    if sandboxed and _peer_pid(conn) != 0:
+                        # A process inside this sandbox (student code of a checking process) asked: refused. The
+                        # grader is outside the sandbox's pid namespace, where its pid reads as 0.
+                        _send(conn, {"error": "requests are accepted only from outside the sandbox"})
+                        conn.close()
+                        continue
+                    if sandboxed and not children:
+                        _end_stragglers()  # nothing of an earlier submission may see this one's files
                     try:
                         request = _read_request(conn)
                     except (OSError, ValueError) as exc:
@@ -178,10 +234,17 @@ def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=N
                     if pid == 0:
                         _child(request, listener, conn)
                     children[pid] = conn
-                    _send(conn, {"pid": pid})
+                    # In a sandbox the pid is this pid namespace's: the client must not signal it (it would name
+                    # another process outside); it asks the server instead (ServedProcess.kill).
+                    _send(conn, {"pid": pid, "namespaced": sandboxed})
                     last_activity = time.monotonic()
-                else:  # a client spoke or went away before its child ended: the child has no one to report to
+                else:  # the client asked to kill its child ("kill"), or went away: the child has no one to report to
                     pid = next(p for p, c in children.items() if c is sock)
+                    try:
+                        sock.setblocking(False)
+                        sock.recv(4096)  # drained, so the connection is not readable again for the same request
+                    except OSError:
+                        pass
                     try:
                         os.killpg(pid, signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
@@ -194,6 +257,8 @@ def serve(path: str | os.PathLike, *, idle_timeout: float | None = None, ready=N
                 if pid == 0:
                     break
                 conn = children.pop(pid, None)
+                if sandboxed and not children:
+                    _end_stragglers()  # daemons and forks of the submission just checked: before it is reported
                 if conn is not None:
                     _send(conn, {"returncode": os.waitstatus_to_exitcode(wait_status)})  # as Popen.returncode
                     conn.close()
@@ -238,6 +303,7 @@ class ServedProcess:
             self._conn.close()
             raise OSError(f"the check server refused the request: {reply}")
         self.pid = int(reply["pid"])
+        self.namespaced = bool(reply.get("namespaced"))  # pid is the server's sandbox's, not ours
 
     def _message(self, timeout: float | None) -> dict | None:
         """The next message from the server within ``timeout`` seconds (None: none yet)."""
@@ -281,7 +347,18 @@ class ServedProcess:
                 return None
         return self.returncode
 
+    def kill(self) -> None:
+        """Have the server kill the child and its process group (wait() then reports how it ended)."""
+        if self.returncode is not None:
+            return
+        try:
+            self._conn.sendall(b"kill\n")
+        except OSError:  # the server is gone
+            self._kill_group()
+
     def _kill_group(self) -> None:
+        if self.namespaced:  # the server's sandbox ended with it, and its children with the sandbox
+            return
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -299,8 +376,36 @@ def reachable(address: str | None) -> bool:
 
 
 def socket_folder() -> Path:
-    """A fresh private folder for a server's socket."""
+    """A fresh private folder for a server's socket (and, beside it, its spool: see :func:`spool_folder`)."""
     return Path(tempfile.mkdtemp(prefix="autograder-checkserver-"))
+
+
+def spool_folder(server: "str | CheckServer | None") -> str | None:
+    """Where the scratch folders of the checks ``server`` forks must be: ``<socket folder>-spool``, the one
+    folder of the grader's a sandboxed server sees read-write besides its socket's (None: no server, or none)."""
+    if isinstance(server, CheckServer):
+        folder = str(server.folder) if server.folder is not None else None
+    elif isinstance(server, str):
+        folder = os.path.dirname(os.path.abspath(server))
+    else:
+        folder = None
+    if folder is None:
+        return None
+    spool = folder + "-spool"
+    return spool if os.path.isdir(spool) else None
+
+
+def sandboxed_command(cmd: list[str], folder: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """``cmd`` (a check server) as run in its sandbox: it sees its socket's folder, its spool and the read-only
+    environment, and lasts as long as the grading (the limits are the whole server's, shared by its children)."""
+    from autograder import isolation
+
+    spool = Path(str(folder) + "-spool")
+    spool.mkdir(mode=0o700, exist_ok=True)
+    box = isolation.Sandbox(writable=[str(folder), str(spool)], autograder=True, max_processes=512,
+                            max_cpu_seconds=7 * 24 * 3600)
+    keep = {k: env[k] for k in ("ODL_GRADING_CPUS",) if k in env}
+    return box.command(cmd), isolation.sandbox_env(env, **keep, **{SANDBOXED_ENV: "1"})
 
 
 class CheckServer:
@@ -337,6 +442,10 @@ class CheckServer:
             cmd = [sys.executable, "-m", "autograder.checkserver", str(self._path)]
             if self.exit_with_parent:
                 cmd.append("--exit-with-parent")
+            from autograder import isolation
+
+            if isolation.required():
+                cmd, env = sandboxed_command(cmd, self.folder, env)
             self._proc = subprocess.Popen(cmd,
                                           env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                           start_new_session=True)
@@ -359,10 +468,21 @@ class CheckServer:
                 return None
             time.sleep(0.05)
         self.error = f"the check server was not ready after {self.start_timeout:g} s"
-        self.stop()
+        self._end_process()  # its folders stay until stop(): a caller may have put a scratch folder in the spool
         return None
 
     def stop(self) -> None:
+        self._end_process()
+        if self.folder is not None:
+            import shutil
+
+            shutil.rmtree(self.folder, ignore_errors=True)
+            shutil.rmtree(str(self.folder) + "-spool", ignore_errors=True)
+        self.address = None
+        if not self.error:
+            self.error = "stopped"
+
+    def _end_process(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -373,13 +493,7 @@ class CheckServer:
                 except (ProcessLookupError, PermissionError):
                     pass
                 self._proc.wait()
-        if self.folder is not None:
-            import shutil
-
-            shutil.rmtree(self.folder, ignore_errors=True)
         self.address = None
-        if not self.error:
-            self.error = "stopped"
 
     def __enter__(self) -> "CheckServer":
         self.start()
@@ -433,6 +547,19 @@ def main(argv: list[str] | None = None) -> int:
     if cpus and hasattr(os, "sched_setaffinity"):
         pin_to(parse_cpus(cpus))
     path = Path(args.socket) if args.socket else socket_folder() / "checks.sock"
+    if os.environ.get(SANDBOXED_ENV) != "1":
+        from autograder import isolation
+
+        folder = path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _check_private(folder)
+        if isolation.required():  # run in its own sandbox, as the graders' servers do
+            rest = [str(path.resolve())] + (["--idle-timeout", str(args.idle_timeout)] if args.idle_timeout else [])
+            if cpus:
+                os.environ[CPUS_VARIABLE] = cpus
+            cmd, env = sandboxed_command([sys.executable, "-m", "autograder.checkserver", *rest],
+                                         path.parent.resolve(), dict(os.environ))
+            os.execve(cmd[0], cmd, env)
 
     def ready():
         print(f"check server ready: export {ENV}={path}", flush=True)

@@ -18,8 +18,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder import isolation
 from autograder.assignments import Assignment
-from autograder.checkserver import CheckServer, ServedProcess, configured_address, protected_folders, reachable
+from autograder.checkserver import (CheckServer, ServedProcess, configured_address, protected_folders, reachable,
+                                    spool_folder)
 from autograder.notebook import dump_cells, gradable_code
 
 # One check function counts once, whatever its parametrization (devices, dtypes):
@@ -106,8 +108,19 @@ class PendingChecks:
     def __init__(self, nb, assignment: Assignment, *, timeout: float, check_timeout: float, python: str | None,
                  guard: dict | None = None, memory_limit_mb: int = 0, cell_timeout: float = 60.0,
                  server: str | CheckServer | None = None):
-        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-")
+        # Student code runs in a sandbox (autograder.isolation) unless the unsafe mode was chosen; this raises
+        # isolation.SandboxUnavailable, with how to install bubblewrap, when it cannot.
+        self.sandboxed = isolation.required()
+        if server is None:
+            address = configured_address()
+            server = address if reachable(address) else None
+        self._server = server if python is None else None
+        # The scratch folder: inside the check server's spool when a server forks the process (a sandboxed server
+        # sees only its spool), else in the temp folder. Either way the sandbox sees only this submission's.
+        spool = spool_folder(self._server)
+        self._tmp = tempfile.TemporaryDirectory(prefix="autograder-", dir=spool)
         self.tmp = tmp = Path(self._tmp.name)
+        self._sandbox: isolation.Sandbox | None = None
         self._cells_path = tmp / "cells.json"
         self._cells = gradable_code(nb)
         dump_cells(self._cells, self._cells_path)
@@ -119,10 +132,6 @@ class PendingChecks:
         self.memory_limit_mb, self.cell_timeout = memory_limit_mb, cell_timeout
         # A warm check server (autograder.checkserver) forks the process, unless another Python is asked for:
         # ``server`` (an address, or a CheckServer that may still be warming up), else AUTOGRADER_CHECK_SERVER.
-        if server is None:
-            address = configured_address()
-            server = address if reachable(address) else None
-        self._server = server if python is None else None
         self.served = 0  # how many runs the server forked (the rest were fresh processes)
         self.guard["protected"] += protected_folders(self._server)
         self.crashed: dict[str, dict[str, str]] = {"cells": {}, "tasks": {}}
@@ -157,6 +166,18 @@ class PendingChecks:
             return self._server.wait_ready()
         return self._server
 
+    def _checks_path(self) -> Path:
+        """The checks' file as the checking process sees it: the autograder's own, or (checks kept elsewhere,
+        e.g. an instructor's extra assignment) a copy in the scratch folder, the one folder a sandbox shares."""
+        checks = self.assignment.checks_path
+        if not self.sandboxed or checks.resolve().is_relative_to(Path(__file__).resolve().parent):
+            return checks
+        copy = self.tmp / "checks" / checks.name
+        if not copy.exists():
+            copy.parent.mkdir(exist_ok=True)
+            copy.write_bytes(checks.read_bytes())
+        return copy
+
     def _launch(self) -> None:
         self._run += 1
         tmp = self.tmp
@@ -170,8 +191,10 @@ class PendingChecks:
         # No third-party pytest plugins: the checks need none, and loading them costs a second per submission.
         env = dict(os.environ, MPLBACKEND="Agg", COURSE_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1",
                    PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+        if self.sandboxed:  # no secrets (PGPASSWORD, tokens) and no grader paths reach student code
+            env = isolation.sandbox_env(env)
         args = [
-            str(self.assignment.checks_path),
+            str(self._checks_path()),
             "-c", str(tmp / "pytest.ini"), "--rootdir", str(tmp), "-p", "autograder.plugin",
             "-p", "no:cacheprovider", "-q", "--no-header", "-o", "console_output_style=classic",
             f"--student-cells={self._cells_path}", f"--report={self._report}",
@@ -189,21 +212,37 @@ class PendingChecks:
             except (OSError, ValueError):  # gone or refusing: a fresh process from now on
                 pass
         self._server = None
+        cmd = [self.python or sys.executable, "-m", "pytest", *args]
+        if self.sandboxed:  # sees the checks, this submission's scratch folder and the read-only environment
+            self._sandbox = isolation.Sandbox(writable=[str(tmp)], autograder=True, cwd=str(work))
+            cmd = self._sandbox.command(cmd)
         with open(self._output, "w") as out:  # to a file: student code may print megabytes
-            self._proc = subprocess.Popen([self.python or sys.executable, "-m", "pytest", *args], cwd=work, env=env,
-                                          stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True)
 
     def _kill(self) -> None:
         self._join_launcher()
         if self._proc is None:
             return
         if self._proc.poll() is None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)  # the whole group: student code may have spawned more
-            except ProcessLookupError:
-                pass
+            if isinstance(self._proc, ServedProcess):
+                self._proc.kill()  # by the server: the child's pid is its sandbox's, not ours
+            else:
+                try:
+                    os.killpg(self._proc.pid, signal.SIGKILL)  # the whole group: student code may have spawned more
+                except ProcessLookupError:
+                    pass
         self._proc.wait()
+        if self._sandbox is not None:
+            self._sandbox.cleanup()
+
+    def _returncode(self) -> int:
+        """How the checking process ended, as Popen says it (-N: signal N). bwrap reports a child killed by
+        signal N as exit status 128 + N."""
+        code = self._proc.returncode
+        if self._sandbox is not None and code is not None and 128 < code < 128 + 65:
+            return -(code - 128)
+        return code
 
     def _tail(self, lines: int = 15) -> str:
         try:
@@ -262,9 +301,9 @@ class PendingChecks:
                 if unit is None or self._run >= _MAX_RUNS:
                     return Report({}, [], restarts=self.restarts,
                                   problem=f"the checking process stopped unexpectedly "
-                                          f"({_ending(self._proc.returncode, False)}):\n{self._tail()}")
+                                          f"({_ending(self._returncode(), False)}):\n{self._tail()}")
                 kind, name, unit_timed_out = unit
-                reason = _ending(self._proc.returncode, timed_out or unit_timed_out)
+                reason = _ending(self._returncode(), timed_out or unit_timed_out)
                 if kind == "cell":
                     self.crashed["cells"][name] = f"when the grader ran this cell, {reason}"
                     self.restarts.append(f"{self._label(name)}: {reason}")

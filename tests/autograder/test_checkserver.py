@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -37,8 +40,8 @@ from autograder.compare import fail
 @pytest.mark.task("facts")
 def test_facts(student):
     fail(json.dumps({
-        "env": os.environ.get("ODL_TEST_MARK"), "cwd": os.getcwd(),
-        "path": [p.replace(os.getcwd(), "<cwd>") for p in sys.path],
+        "env": os.environ.get("COURSE_TEST_MARK"), "secret": os.environ.get("PGPASSWORD"), "cwd": os.getcwd(),
+        "path": [p.replace(os.getcwd(), "<cwd>").replace(os.path.dirname(os.getcwd()), "<tmp>") for p in sys.path],
         "own_session": os.getsid(0) == os.getpid(), "threads": torch.get_num_threads(),
         "numpy_draw": float(np.random.random_sample()), "answer": student.answer,
     }))
@@ -70,7 +73,8 @@ def facts(report) -> dict:
 
 def test_a_served_process_is_a_fresh_checking_process(server, facts_assignment, monkeypatch):
     monkeypatch.setenv(ENV, server)
-    monkeypatch.setenv("ODL_TEST_MARK", "set by the caller after the server started")
+    monkeypatch.setenv("COURSE_TEST_MARK", "set by the caller after the server started")
+    monkeypatch.setenv("PGPASSWORD", "hunter2")
     nb = notebook("answer = 42")
     runs = []
     for _ in range(2):
@@ -81,7 +85,8 @@ def test_a_served_process_is_a_fresh_checking_process(server, facts_assignment, 
     monkeypatch.delenv(ENV)
     fresh = facts(run_checks(nb, facts_assignment))
     for got in runs:
-        assert got["env"] == "set by the caller after the server started"  # the caller's environment
+        assert got["env"] == "set by the caller after the server started"  # the caller's environment ...
+        assert got["secret"] is None  # ... less what student code must not see
         assert "autograder-" in got["cwd"]  # its own scratch folder
         assert got["path"] == fresh["path"]  # the import path of `python -m pytest` there, not the server's
         assert got["own_session"] and got["threads"] == 1 and got["answer"] == 42
@@ -135,20 +140,62 @@ def test_an_unreachable_server_means_a_fresh_process(tmp_path, facts_assignment,
     assert facts(pending.result())["answer"] == 7 and pending.served == 0
 
 
-def test_a_child_whose_client_goes_away_is_killed(server, tmp_path):
-    sleeper = tmp_path / "test_sleep.py"
-    sleeper.write_text("import time\n\ndef test_sleep():\n    time.sleep(60)\n")
-    proc = ServedProcess(server, [str(sleeper), "-p", "no:cacheprovider", "-q"], cwd=str(tmp_path),
-                         output=str(tmp_path / "out.txt"), env=dict(os.environ))
-    assert os.path.exists(f"/proc/{proc.pid}")
+HEARTBEAT = """import time
+
+def test_beat():
+    for i in range(600):
+        open({path!r}, "w").write(str(i))
+        time.sleep(0.05)
+"""
+
+
+def _beating(path: Path, within: float = 10.0) -> bool:
+    """Whether the heartbeat file at ``path`` changes within ``within`` seconds (its process is alive)."""
+    deadline = time.monotonic() + within
+    first = path.read_text() if path.exists() else None
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = path.read_text() if path.exists() else None
+        if now is not None and now != first:
+            return True
+    return False
+
+
+@pytest.fixture
+def spool(server, tmp_path):
+    """A scratch folder the server's children can see (in a sandbox they see only the server's spool)."""
+    from autograder.checkserver import spool_folder
+
+    base = spool_folder(server)
+    folder = (tempfile.mkdtemp(dir=base, prefix="test-") if base else str(tmp_path))
+    yield Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_child_whose_client_goes_away_is_killed(server, spool):
+    beat = spool / "beat.txt"
+    (spool / "test_beat.py").write_text(HEARTBEAT.format(path=str(beat)))
+    proc = ServedProcess(server, [str(spool / "test_beat.py"), "-p", "no:cacheprovider", "-q"], cwd=str(spool),
+                         output=str(spool / "out.txt"), env=dict(os.environ))
+    assert _beating(beat)
     proc._conn.close()  # nbgrader was killed
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{proc.pid}") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not os.path.exists(f"/proc/{proc.pid}")
+    time.sleep(1)
+    assert not _beating(beat, within=2)
 
 
-def test_bad_requests_are_answered_and_the_server_goes_on(server, tmp_path):
+def test_a_child_is_killed_when_its_client_asks(server, spool):
+    beat = spool / "beat.txt"
+    (spool / "test_beat.py").write_text(HEARTBEAT.format(path=str(beat)))
+    proc = ServedProcess(server, [str(spool / "test_beat.py"), "-p", "no:cacheprovider", "-q"], cwd=str(spool),
+                         output=str(spool / "out.txt"), env=dict(os.environ))
+    assert _beating(beat)
+    proc.kill()  # what the runner does at a time-out: by the server, which knows the child's pid
+    assert proc.wait(10) == -9
+    assert not _beating(beat, within=2)
+
+
+def test_bad_requests_are_answered_and_the_server_goes_on(server, spool):
+    tmp_path = spool
     for payload in (b"not json\n", b'{"args": "not a list", "cwd": "/", "output": "/dev/null"}\n'):
         s = socket.socket(socket.AF_UNIX)
         s.connect(server)
