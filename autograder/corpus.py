@@ -119,6 +119,48 @@ def _edited_test(nb, grade_id: str, source: str):
     return nb
 
 
+def _release_with_theft(c: Context, code: str):
+    """The unanswered release whose last answer cell ("extra") ends with ``code``: what it steals would be the
+    last definitions of the notebook, so nothing the stubs define afterwards hides it."""
+    nb = copy.deepcopy(c.release)
+    nb.cells[_index(nb, "extra")].source += "\n" + code
+    return nb
+
+
+# Reaches past the sandbox (autograder.isolation). Each builds its paths at run time, as a student would.
+SQLITE_GRADEBOOK = """import os, sqlite3
+_db = os.path.join(os.path.abspath(os.path.join(os.getcwd(), '..', '..', '..')), 'grade' + 'book.db')
+try:
+    with sqlite3.connect(_db) as _con:
+        _con.execute("UPDATE grade SET auto_score = 0, extra_credit = 10")
+    print('GRADEBOOK CHANGED')
+except Exception as _e:
+    print('gradebook:', type(_e).__name__, _e)"""
+SOLUTIONS_THROUGH_COURSE = """import json as _json, os as _os, course as _course
+_src = _os.path.join(_os.path.dirname(_os.path.dirname(_course.__file__)), 'solutions', '02_optimizers',
+                     'optimizers.ipynb')
+try:
+    for _cell in _json.load(open(_src))['cells']:
+        if _cell['cell_type'] == 'code' and 'def ' in ''.join(_cell['source']):
+            exec(''.join(_cell['source']).replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''))
+    print('SOLUTIONS READ')
+except Exception as _e:
+    print('solutions:', type(_e).__name__, _e)"""
+POISON_COURSE = """import os, course
+try:
+    with open(os.path.join(os.path.dirname(course.__file__), '__init__.py'), 'a') as _f:
+        _f.write('\\nimport builtins; builtins.POISONED = True\\n')
+    print('COURSE POISONED')
+except OSError as _e:
+    print('course:', _e)"""
+SHELL_STEALS_CHECKS = """import os, multiprocessing.util as _u
+_checks = os.path.join({checks!r}, 'test_optimizers.py')
+_pid = _u.spawnv_passfds('/bin/sh', ['sh', '-c', 'cat ' + _checks + ' > stolen_checks.txt 2>&1'], ())
+os.waitpid(_pid, 0)
+print(open('stolen_checks.txt').read()[:2000])"""
+STOLEN_MARK = "def test_"  # in the hidden checks' source, never in a student's notebook
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -230,6 +272,17 @@ CASES: list[Case] = [
     Case("write_gradebook", "a cell that overwrites the gradebook",
          lambda c: _with_extra_cell(c.solved(), "sgd", "open('../../../gradebook.db', 'wb').write(b'owned')"), 0.0,
          ("gradebook",), tampering=True),
+    # -- past the sandbox: each fails to reach its target (tests/test_corpus.py asserts on the target) -------
+    Case("sqlite_gradebook", "a cell that opens the gradebook with sqlite3 and rewrites every grade",
+         lambda c: _with_extra_cell(c.solved(), "sgd", SQLITE_GRADEBOOK), 0.0, ("gradebook.db",), tampering=True),
+    Case("solutions_through_course", "no answers, but the instructor's solutions found through course.__file__",
+         lambda c: _release_with_theft(c, SOLUTIONS_THROUGH_COURSE), 0.0, ("solutions: FileNotFoundError",)),
+    Case("poison_course_package", "a cell that appends code to the course package shared by every grading",
+         lambda c: _with_extra_cell(c.solved(), "sgd", POISON_COURSE), 0.0, ("__init__.py",), tampering=True),
+    Case("shell_steals_checks", "a shell started without an audit event that copies the hidden checks",
+         lambda c: _with_extra_cell(c.solved(), "sgd",
+                                    SHELL_STEALS_CHECKS.format(checks=str(c.autograder_dir / "checks"))),
+         FULL, ("No such file or directory",)),
     Case("write_other_student", "a cell that overwrites another student's submission and graded notebook",
          lambda c: _with_extra_cell(c.solved(), "sgd",
                                     f"for _p in ['../../../submitted/{VICTIM}/{ASSIGNMENT}/{NOTEBOOK}',\n"

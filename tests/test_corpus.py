@@ -146,3 +146,54 @@ def test_regrading_is_idempotent_and_leaves_no_stale_score(graded):
     (course / "submitted" / student / ASSIGNMENT / NOTEBOOK).write_bytes(b"")
     nbgrader(["autograde", ASSIGNMENT, "--force", f"--student={student}"], course, check=False)
     assert scores(course)[student] == 0
+
+
+# -- attacks on what lies past the sandbox: asserted on the target itself, not only on the score ------------
+def test_the_gradebook_was_not_rewritten_from_student_code(graded):
+    course, *_ = graded
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM grade WHERE extra_credit > 0").fetchone()[0] == 0
+    text = _text(nbformat.read(str(course / "autograded" / "sqlite_gradebook" / ASSIGNMENT / NOTEBOOK), 4))
+    assert "GRADEBOOK CHANGED" not in text
+
+
+def test_the_solutions_were_not_read_through_the_course_package(graded):
+    course, *_ = graded
+    text = _text(nbformat.read(str(course / "autograded" / "solutions_through_course" / ASSIGNMENT / NOTEBOOK), 4))
+    assert "SOLUTIONS READ" not in text
+
+
+def test_the_course_package_was_not_changed(graded):
+    import course as course_package
+
+    source = Path(course_package.__file__).read_text()
+    assert "POISONED" not in source
+    text = _text(nbformat.read(str(graded[0] / "autograded" / "poison_course_package" / ASSIGNMENT / NOTEBOOK), 4))
+    assert "COURSE POISONED" not in text
+
+
+def test_a_shell_without_audit_events_reads_no_hidden_check(graded):
+    from autograder.corpus import STOLEN_MARK
+
+    course, *_ = graded
+    student = "shell_steals_checks"
+    for folder in (course / "autograded" / student, course / "feedback" / student):
+        for path in folder.rglob("*") if folder.exists() else ():
+            assert path.name != "stolen_checks.txt", f"{path}: a file the kernel wrote reached the grader's folders"
+    text = _text(nbformat.read(str(course / "autograded" / student / ASSIGNMENT / NOTEBOOK), 4))
+    shown = [line for line in text.splitlines() if STOLEN_MARK in line]
+    assert not shown, shown
+
+
+def test_nothing_of_the_class_outlives_its_grading(graded):
+    left = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path("/proc", entry, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "autograder-kernel-" in cmdline or "stolen_checks" in cmdline:
+            left.append(cmdline[:200])
+    assert not left, left
