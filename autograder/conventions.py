@@ -41,6 +41,7 @@ _ADAM = {
     ("t_offset", -1): ("the step counter is 0 at the first update (incremented after use): 1 - beta^0 = 0 divides by "
                        "zero; the first update must use t = 1"),
     ("moments", "v_from_grad"): "v averages the gradient, not the squared gradient: v <- beta2 v + (1 - beta2) g^2",
+    ("betas", "swapped"): "beta1 and beta2 are swapped: m must decay with beta1, v (the squared gradients) with beta2",
     ("moments", "m_from_sq"): "m averages the squared gradient, not the gradient: m <- beta1 m + (1 - beta1) g",
     ("reset", True): RESET,
 }
@@ -163,11 +164,16 @@ def _diagnose(name: str, rule) -> str | None:
     table = DESCRIPTIONS.get(name, {})
     for axis, value in props.items():
         text = table.get((axis, value))
+        if text == RESET:  # name the rule's own state key
+            key = {"momentum": "velocity", "nesterov": "velocity", "adagrad": "sum_sq", "rmsprop": "avg_sq"}.get(name, "step")
+            text = RESET.replace("'velocity'", repr(key))
         if text is None:
             return None if not parts else "; ".join(parts)
         parts.append(text)
     if not parts:
         return None
+    if not any(bool(p.isfinite().any()) for p in base):
+        return "nothing but NaN/inf came back, which is weak evidence; one convention that gives this: " + ". Also, ".join(parts)
     return ". Also, ".join(parts)
 
 

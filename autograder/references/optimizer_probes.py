@@ -174,6 +174,8 @@ def _rmsprop(eps_at, average, centered, reset):
 
 def _adam_core(param, grad, state, lr, beta1, beta2, eps, props, amsgrad=False):
     bias, eps_at, t_offset = props["bias"], props["eps"], props["t_offset"]
+    if props.get("betas") == "swapped":
+        beta1, beta2 = beta2, beta1
     if props["reset"] or "step" not in state:
         state["step"] = 0
         state["m"] = torch.zeros_like(param)
@@ -243,7 +245,7 @@ def _amsgrad(props):
 
 
 _ADAM_AXES = [("bias", ("both", "none", "efficient", "m", "v", "stuck")), ("eps", ("outside", "inside")),
-              ("t_offset", (0, 1, -1)), ("moments", ("ok", "v_from_grad", "m_from_sq")), ("reset", (False, True))]
+              ("t_offset", (0, 1, -1)), ("moments", ("ok", "v_from_grad", "m_from_sq")), ("betas", ("ok", "swapped")), ("reset", (False, True))]
 # Axis values, the assignment's first.
 AXES: dict[str, list[tuple[str, tuple]]] = {
     "sgd": [("sign", ("down", "up"))],
