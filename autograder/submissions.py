@@ -52,6 +52,13 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("last_batch_loss", "train_epoch",
                 "return total / count", "return loss.item()",
                 "train_epoch", "loss of the last batch"),
+        # Conventions of other courses (issue 11): both scored full marks before.
+        Mistake("one_hot_ignores_num_classes", "tensors",
+                "out = torch.zeros(len(labels), num_classes,", "out = torch.zeros(len(labels), int(labels.max()) + 1,",
+                "tensors", "the number of columns comes from the labels"),
+        Mistake("evaluate_hard_coded_classes", "evaluate",
+                "confusion = torch.zeros(num_classes, num_classes,", "confusion = torch.zeros(10, 10,",
+                "evaluate", "the number of classes is hard-coded"),
     ],
     "02_optimizers": [
         Mistake("sgd_on_a_copy", "sgd", "param.add_(grad, alpha=-lr)", "param = param - lr * grad",
@@ -92,6 +99,17 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("adam_v_from_gradient", "adam",
                 "v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)", "v.mul_(beta2).add_(grad, alpha=1 - beta2)",
                 "adam", "v averages the gradient, not the squared gradient", also=("adamw",)),
+        # Conventions of other courses (issue 11), diagnosed by the probes of autograder/conventions.py.
+        Mistake("momentum_dampened", "momentum",
+                "v.mul_(mu).add_(grad, alpha=-lr)\n    param.add_(v)", "v.mul_(mu).add_(grad, alpha=1 - mu)\n    param.add_(v, alpha=-lr)",
+                "momentum", "your momentum is dampened"),
+        Mistake("rmsprop_hard_coded_rho", "rmsprop",  # the checks use rho = 0.9: this scored full marks before
+                "a.mul_(rho).addcmul_(grad, grad, value=1 - rho)", "a.mul_(0.9).addcmul_(grad, grad, value=0.1)",
+                "rmsprop", "ignores the rho it is given"),
+        Mistake("adam_efficient_form", "adam",
+                "    m_hat = m / (1 - beta1**t)\n    v_hat = v / (1 - beta2**t)\n    param.addcdiv_(m_hat, v_hat.sqrt().add_(eps), value=-lr)",
+                "    step = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)\n    param.addcdiv_(m, v.sqrt().add_(eps), value=-step)",
+                "adam", "Kingma & Ba's \"efficient\" form", also=("adamw",)),
         Mistake("schedule_off_by_one", "linear_decay", "alpha = min(step, tau) / tau", "alpha = min(step + 1, tau) / tau",
                 "linear_decay", "off by one"),
         Mistake("search_linear_space", "search",

@@ -8,12 +8,15 @@ on every device the grader has.
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
 import torch
 
-from autograder.compare import check_number, check_tensor, check_true, describe, fail
+from autograder import conventions
+from autograder.compare import CheckFailure, check_number, check_tensor, check_true, describe, fail
+from autograder.references import optimizer_probes as probes
 from autograder.references import optimizers as ref
 from course import RuleOptimizer
 
@@ -91,21 +94,21 @@ def test_steps_match_reference(student, name, device, dtype):
                      f"{', ' + settings if settings else ''}, learning rates {LRS}, after step {step} of {len(LRS)}")
             if mistakes is None:
                 mistakes = mistake_runs(name, hyper, shape, dtype, device)
-            check_tensor(p, p_ref, f"{where}: the parameter", rtol=1e-4, atol=1e-6,
-                         mistakes={cause: run[step - 1][0] for cause, run in mistakes.items()})
-            for key in keys:
-                if key not in s:
-                    fail(f"{where}: state has no entry {key!r} (keys found: {sorted(s)}); "
-                         f"the docstring asks to keep it in state[{key!r}]")
-                if key == "step":
-                    check_number(s[key], s_ref[key], f"{where}: state['step']", mistakes={
-                        cause: run[step - 1][1].get("step") for cause, run in mistakes.items()
-                        if isinstance(run[step - 1][1].get("step"), (int, float))})
-                else:
+            try:
+                check_tensor(p, p_ref, f"{where}: the parameter", rtol=1e-4, atol=1e-6,
+                             mistakes={cause: run[step - 1][0] for cause, run in mistakes.items()})
+                for key in keys:
+                    if key not in s:
+                        fail(f"{where}: state has no entry {key!r} (keys found: {sorted(s)}); "
+                             f"the docstring asks to keep it in state[{key!r}]")
+                    if key == "step":
+                        continue  # the counter itself is checked in test_rule_contract, where the parameter is right
                     check_tensor(s[key], s_ref[key], f"{where}: state[{key!r}]", rtol=1e-4, atol=1e-6,
                                  check_dtype=False, check_device=False,
                                  mistakes={cause: run[step - 1][1][key] for cause, run in mistakes.items()
                                            if key in run[step - 1][1]})
+            except CheckFailure as exc:
+                raise conventions.explain(exc, name, rule) from None
 
 
 @pytest.mark.parametrize("name", RULE_PARAMS)
@@ -120,9 +123,10 @@ def test_rule_contract(student, name, device):
     state = {}
     with torch.no_grad():
         result = rule(param, grad, state, lr=0.1, **hyper)
-    check_true(result is None or result is param,
-               f"{name} returned {describe(result)}; a rule updates the parameter in place and returns nothing")
-    check_true(not torch.equal(param.detach(), before), f"{name}: {NO_UPDATE}")
+    # A rule may also return something (the new value, say): only the update in place counts.
+    returned = (f" (it returned a {describe(result)}: returning the new value is fine, but the parameter itself must "
+                "change)") if isinstance(result, torch.Tensor) and result is not param else ""
+    check_true(not torch.equal(param.detach(), before), f"{name}: {NO_UPDATE}{returned}")
     check_true(torch.equal(grad, grad_before),
                f"{name} modified the gradient it was given; read grad, never change it (no grad.mul_(...), grad += ...)")
     for key in keys:
@@ -141,6 +145,20 @@ def test_rule_contract(student, name, device):
         rule(param, grad, state, lr=0.1, **hyper)
     missing = [key for key in keys if key not in state]
     check_true(not missing, f"{name}: state lost {missing} at the second step; keep the state between steps")
+    if "step" in keys:  # the counter, where the parameters are right (otherwise the step checks say why)
+        twin, twin_state = param.detach().clone().copy_(before), {}
+        for _ in range(2):
+            getattr(ref, name)(twin, grad, twin_state, lr=0.1, **hyper)
+        counter = state["step"]
+        if isinstance(counter, torch.Tensor) and counter.numel() == 1:
+            counter = counter.item()
+        if torch.allclose(param.detach(), twin, rtol=1e-6, atol=1e-9) and not (
+                isinstance(counter, (int, float)) and not isinstance(counter, bool) and counter == 2):
+            fail(conventions.counter_message(name, counter, 2))
+    ignored = conventions.ignored_message(name, rule)
+    check_true(ignored is None, ignored or "")
+    defaults = probes.default_mismatches(rule, name)
+    check_true(not defaults, conventions.default_message(name, defaults) if defaults else "")
 
 
 @pytest.mark.parametrize("name", RULE_PARAMS)
@@ -162,16 +180,30 @@ def test_trains_like_torch_optim(student, name, device):
             torch.nn.functional.mse_loss(model(x), y).backward()
             opt.step()
         for (pname, a), b in zip(ours.named_parameters(), theirs.parameters()):
-            check_tensor(a.detach(), b.detach(),
-                         f"training a small network with RuleOptimizer({name}) vs the matching torch.optim "
-                         f"(constant lr 0.05), parameter {pname} after step {step}", rtol=1e-6, atol=1e-8)
+            try:
+                check_tensor(a.detach(), b.detach(),
+                             f"training a small network with RuleOptimizer({name}) vs the matching torch.optim "
+                             f"(constant lr 0.05), parameter {pname} after step {step}", rtol=1e-6, atol=1e-8)
+            except CheckFailure as exc:
+                raise conventions.explain(exc, name, rule) from None
 
 
 # --- the schedule ------------------------------------------------------------------------------
+def check_decay_default(decay):
+    try:
+        default = inspect.signature(decay).parameters["final_fraction"].default
+    except (KeyError, TypeError, ValueError):
+        return
+    if isinstance(default, (int, float)) and not math.isclose(default, 0.01):
+        fail(f"linear_decay: final_fraction defaults to {default!r}, the assignment's signature has final_fraction=0.01 "
+             "(the default values are part of the signature: a call without it must use the assignment's)")
+
+
 @pytest.mark.task("linear_decay")
 def test_linear_decay_values(student):
     decay = student_rule(student, "linear_decay")
     lr0, tau = 0.5, 10
+    check_decay_default(decay)
     for final in (0.01, 0.2):
         for k in [0, 1, 5, 9, 10, 11, 50]:
             expected = ref.linear_decay(k, lr0, tau, final)
@@ -192,6 +224,7 @@ def test_linear_decay_values(student):
 @pytest.mark.task("linear_decay")
 def test_linear_decay_drives_lambda_lr(student):
     decay = student_rule(student, "linear_decay")
+    check_decay_default(decay)
     p = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([p], lr=0.3)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda k: decay(k, 1.0, 20))
@@ -235,3 +268,24 @@ def test_log_uniform_samples(student):
                "log_uniform ignores its generator: two different seeds gave the same samples")
     check_true(not math.isclose(x.mean().item(), (low + high) / 2, rel_tol=0.05),
                "the mean is that of a linear uniform distribution; sample uniformly in log space")
+    # Other ranges than the public example's: a rule that hard-codes its range or its number of decades
+    # passes that one only.
+    for low, high in ((0.5, 50.0), (1e-6, 1e-5), (3e-3, 3e-1)):
+        x = torch.as_tensor(sample(n, low, high, torch.Generator().manual_seed(2))).double()
+        what = f"log_uniform({n}, {low:g}, {high:g}, generator)"
+        if tuple(x.shape) != (n,):
+            fail(f"{what} should return a tensor of shape ({n},), got {describe(x)}")
+        inside = bool(((x >= low * (1 - 1e-12)) & (x <= high * (1 + 1e-12))).all())
+        if not inside:
+            public = bool(((x >= 1e-4) & (x <= 1e-1)).all())
+            decades = bool(((x >= low * (1 - 1e-12)) & (x <= low * 1e3 * (1 + 1e-12))).all())
+            fail(f"{what} returned values outside [{low:g}, {high:g}]: min {x.min().item():.3g}, max "
+                 f"{x.max().item():.3g}" + ("; they lie in [1e-4, 1e-1], the public example's range: the range is "
+                                            "hard-coded, use the low and high arguments" if public else
+                                            "; they span three decades from low: the number of decades is "
+                                            "hard-coded, use log10(high) - log10(low)" if decades else ""))
+        lower_half = (x < math.sqrt(low * high)).double().mean().item()
+        if abs(lower_half - 0.5) > 0.03:
+            fail(f"{what}: half of the samples should lie below the geometric middle sqrt(low * high) = "
+                 f"{math.sqrt(low * high):.3g}, {lower_half:.1%} do: the exponent must be uniform on "
+                 f"[log10 low, log10 high] for every range (is the number of decades hard-coded?)")

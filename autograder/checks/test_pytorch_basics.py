@@ -70,11 +70,28 @@ def test_one_hot(student, device):
     labels = torch.tensor([3, 0, 4, 4, 1, 2, 0], device=device)
     got = student.one_hot(labels, 5)
     expected = ref.one_hot(labels, 5)
+    _one_hot_dtype(got, "one_hot(tensor([3, 0, 4, 4, 1, 2, 0]), 5)")
     check_tensor(
         got, expected, "one_hot(tensor([3, 0, 4, 4, 1, 2, 0]), 5)",
         mistakes={"the matrix is transposed: row i must be the one-hot vector of labels[i]": expected.T},
     )
     check_tensor(student.one_hot(labels[:1], 1 + 3), ref.one_hot(labels[:1], 4), "one_hot(tensor([3]), 4)")
+    # num_classes larger than any label: the number of columns must come from num_classes
+    few = torch.tensor([0, 2, 1], device=device)
+    got = student.one_hot(few, 6)
+    what = "one_hot(tensor([0, 2, 1]), 6)"
+    if isinstance(got, torch.Tensor) and tuple(got.shape) == (3, 3):
+        fail(f"{what}: expected shape (3, 6), got (3, 3): the number of columns comes from the labels "
+             "(labels.max() + 1, what F.one_hot does without num_classes); use num_classes")
+    _one_hot_dtype(got, what)
+    check_tensor(got, ref.one_hot(few, 6), what)
+
+
+def _one_hot_dtype(got, what):
+    if isinstance(got, torch.Tensor) and got.dtype != torch.float32:
+        hint = " (F.one_hot returns int64: convert with .float())" if got.dtype == torch.int64 else ""
+        fail(f"{what}: expected dtype torch.float32, got {got.dtype}{hint}; the assignment asks for a float32 tensor: "
+             "create it with dtype=torch.float32")
 
 
 @pytest.mark.task("tensors")
@@ -85,13 +102,21 @@ def test_pairwise_sq_distances(student, device, dtype):
         a = torch.randn(n, d, generator=g, dtype=dtype).to(device)
         b = torch.randn(m, d, generator=g, dtype=dtype).to(device)
         expected = ref.pairwise_sq_distances(a, b)
+        got = student.pairwise_sq_distances(a, b)
+        if isinstance(got, torch.Tensor) and got.dtype != dtype:
+            fail(f"pairwise_sq_distances(a, b) with {dtype} inputs returned {got.dtype}: keep the inputs' dtype "
+                 "(no .float() or .double(); the assignment asks for the dtype and device of the inputs)")
         check_tensor(
-            student.pairwise_sq_distances(a, b), expected,
+            got, expected,
             f"pairwise_sq_distances(a, b) with a of shape {(n, d)} and b of shape {(m, d)}, {dtype}",
             rtol=1e-4, atol=1e-5,
             mistakes={
                 "the square root was taken: return squared distances": ref.pairwise_distances_not_squared(a, b),
                 "the result is transposed: entry [i, j] is the distance between a[i] and b[j]": expected.T,
+                "the squared differences were averaged over the D coordinates; sum them (dim=2)":
+                    expected / d,
+                "the absolute differences were summed (the L1 distance); square them":
+                    (a[:, None, :] - b[None, :, :]).abs().sum(dim=-1),
             },
         )
 
@@ -171,12 +196,25 @@ def test_firstnet_accepts_flat_and_image_batches(student, device):
         from_images = model(x)
         check_true(isinstance(from_images, torch.Tensor) and tuple(from_images.shape) == (5, 10),
                    f"FirstNet on a batch of shape (5, 1, 28, 28) should return shape (5, 10), got {describe(from_images)}")
-        check_tensor(model(x.reshape(5, 784)), from_images,
+        try:
+            from_flat = model(x.reshape(5, 784))
+        except Exception as exc:
+            fail(f"FirstNet on a flat batch of shape (5, 784) raised {type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}; forward must accept flat vectors (N, 784) as well "
+                 "as images (N, 1, 28, 28): flatten with x.reshape(len(x), -1)")
+        check_tensor(from_flat, from_images,
                      "FirstNet on the same 5 images given flat, shape (5, 784), compared with shape (5, 1, 28, 28)",
                      rtol=1e-5, atol=1e-6)
-        single = model(x[0])
-        check_true(tuple(single.shape) == (1, 10),
-                   f"FirstNet on one image of shape (1, 28, 28) should return shape (1, 10), got {describe(single)}")
+        for shape in ((1, 1, 28, 28), (1, 784)):  # a batch of one: N = 1 is a batch like any other
+            try:
+                single = model(x[:1].reshape(shape))
+            except Exception as exc:
+                fail(f"FirstNet on a batch of one, shape {shape}, raised {type(exc).__name__}: "
+                     f"{str(exc).splitlines()[0] if str(exc) else ''}; does forward squeeze() away the batch "
+                     "dimension when N = 1? flatten with x.reshape(len(x), -1) or x.flatten(1)")
+            check_true(isinstance(single, torch.Tensor) and tuple(single.shape) == (1, 10),
+                       f"FirstNet on a batch of one, shape {shape}, should return shape (1, 10), got {describe(single)}"
+                       "; does forward squeeze() away the batch dimension when N = 1?")
 
 
 # --- train_epoch --------------------------------------------------------------------------------
@@ -203,6 +241,9 @@ def test_train_epoch_matches_reference(student, device):
     for cause, kwargs in {
         "optimizer.zero_grad() is not called each batch, so gradients accumulate": {"zero_grad": False},
         "the loss uses reduction='sum', so the step is batch-size times too large": {"reduction": "sum"},
+        "every step sees zero gradients: optimizer.zero_grad() runs between loss.backward() and optimizer.step() "
+        "(or step() comes before backward()); the order is zero_grad(), forward, backward(), step()":
+            {"order": "backward_zero_step"},
     }.items():
         twin = copy.deepcopy(reference)
         ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device, **kwargs)
@@ -243,7 +284,9 @@ def test_train_epoch_returns_float_and_updates_in_place(student, device):
                                  device)
     check_true(isinstance(result, float), f"train_epoch should return a Python float (use .item()), got {describe(result)}")
     changed = any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters()))
-    check_true(changed, "the model's parameters did not change: call loss.backward() and optimizer.step()")
+    check_true(changed, "the model's parameters did not change: call loss.backward() and optimizer.step() for every "
+                        "batch; if you do, every step sees zero gradients: optimizer.zero_grad() belongs before the "
+                        "forward pass, not between backward() and step()")
 
 
 # --- evaluate -----------------------------------------------------------------------------------
@@ -263,14 +306,25 @@ def test_evaluate_matches_reference(student, device):
                      "the batch mean losses were averaged; sum the losses (reduction='sum') and divide by the "
                      "number of samples": ref.evaluate_batch_mean_loss(reference, loader, device)})
     check_number(got["accuracy"], expected["accuracy"], "evaluate(...)['accuracy']", rtol=1e-6, mistakes={
-        "accuracy is reported in percent; return a fraction between 0 and 1": 100 * expected["accuracy"]})
+        "accuracy is reported in percent; return a fraction between 0 and 1": 100 * expected["accuracy"],
+        "the correct predictions were divided by the number of batches; divide by the number of samples":
+            expected["accuracy"] * 50 / len(loader)})
     confusion = got["confusion"]
     if isinstance(confusion, torch.Tensor):
         confusion = confusion.cpu()
+        if confusion.dtype != torch.int64:
+            fail(f"evaluate(...)['confusion'] is {confusion.dtype}; the assignment asks for an int64 tensor of counts: "
+                 "create it with dtype=torch.int64 (torch.zeros is float32 by default)")
     check_tensor(confusion, expected["confusion"], "evaluate(...)['confusion'] (rows: true class, columns: predicted)",
                  check_device=False, mistakes={
                      "the confusion matrix is transposed: rows must be the true class, columns the prediction":
                          expected["confusion"].T})
+    wider = student.evaluate(model, loader, device, num_classes=12)
+    shape = tuple(wider["confusion"].shape) if isinstance(wider, dict) and isinstance(
+        wider.get("confusion"), torch.Tensor) else None
+    check_true(shape == (12, 12), f"evaluate(..., num_classes=12)['confusion'] should have shape (12, 12), got "
+                                  f"{shape if shape else describe(wider)}: the number of classes is hard-coded; use the "
+                                  "num_classes argument")
 
 
 @pytest.mark.task("evaluate")

@@ -60,6 +60,10 @@ def mean_std_mistakes(loader) -> dict[str, tuple[float, float]]:
             allx.mean().item(),
             allx.var(correction=0).item(),
         ),
+        "the root mean square was returned, sqrt(mean(x^2)): subtract the squared mean, sqrt(mean(x^2) - mean^2)": (
+            allx.mean().item(),
+            (allx * allx).mean().sqrt().item(),
+        ),
     }
 
 
@@ -97,11 +101,14 @@ def firstnet_mistakes(model: FirstNet, x: torch.Tensor) -> dict[str, torch.Tenso
             "the ReLU between the hidden layers is missing":
                 F.log_softmax(model.fc2(F.relu(model.fc1(model.fc0(flat)))), dim=1),
             "no ReLU at all between the layers": F.log_softmax(no_hidden_relu, dim=1),
+            "sigmoid is used between the layers; the assignment asks for ReLU after fc0 and after fc1":
+                F.log_softmax(model.fc2(torch.sigmoid(model.fc1(torch.sigmoid(model.fc0(flat))))), dim=1),
         }
 
 
 # --- Task "train_epoch" -----------------------------------------------------------
-def train_epoch(model, loader, optimizer, device, *, zero_grad=True, reduction="mean", report="weighted"):
+def train_epoch(model, loader, optimizer, device, *, zero_grad=True, reduction="mean", report="weighted",
+                order="zero_backward_step"):
     """One epoch of training; returns the sample-weighted mean loss.
 
     The keyword arguments reproduce typical mistakes for diagnosis only.
@@ -110,11 +117,13 @@ def train_epoch(model, loader, optimizer, device, *, zero_grad=True, reduction="
     total, count, last, batch_means = 0.0, 0, 0.0, []
     for data, target in loader:
         data, target = data.to(device), target.to(device)
-        if zero_grad:
+        if zero_grad and order == "zero_backward_step":
             optimizer.zero_grad()
         output = model(data)
         loss = F.nll_loss(output, target, reduction=reduction)
         loss.backward()
+        if order == "backward_zero_step":
+            optimizer.zero_grad()
         optimizer.step()
         batch_loss = loss.item() / (len(target) if reduction == "sum" else 1)
         total += batch_loss * len(target)
