@@ -155,9 +155,33 @@ except OSError as _e:
     print('course:', _e)"""
 SHELL_STEALS_CHECKS = """import os, multiprocessing.util as _u
 _checks = os.path.join({checks!r}, 'test_optimizers.py')
-_pid = _u.spawnv_passfds('/bin/sh', ['sh', '-c', 'cat ' + _checks + ' > stolen_checks.txt 2>&1'], ())
+_pid = _u.spawnv_passfds(b'/bin/sh', [b'sh', b'-c', ('cat ' + _checks + ' > stolen_checks.txt 2>&1').encode()], ())
 os.waitpid(_pid, 0)
 print(open('stolen_checks.txt').read()[:2000])"""
+LINGERS = """import glob, os, time
+if os.fork() == 0:  # a daemon in its own session, outliving its grading to forge other students' guard logs
+    os.setsid()
+    if os.fork() == 0:
+        for _ in range(1200):
+            for _log in glob.glob('/tmp/autograder-kernel-*.log'):
+                try:
+                    with open(_log, 'a') as _f:
+                        _f.write('blocked by the grader: forged by another student\\n')
+                except OSError:
+                    pass
+            time.sleep(0.05)
+    os._exit(0)"""
+READS_OTHER_STUDENTS = """import glob, os
+_root = os.path.abspath(os.path.join(os.getcwd(), '..', '..', '..'))
+_found = []
+for _pattern in ('autograded/*/*/*.ipynb', 'submitted/*/*/*.ipynb', 'feedback/*/*/*.html', 'grading_summary_*',
+                 'grading_logs/*/*.log'):
+    for _p in glob.glob(os.path.join(_root, _pattern)):
+        try:
+            _found.append((_p, len(open(_p).read())))
+        except OSError as _e:
+            pass
+print('FOUND', len(_found), 'files of the course')"""
 STOLEN_MARK = "def test_"  # in the hidden checks' source, never in a student's notebook
 
 
@@ -283,6 +307,11 @@ CASES: list[Case] = [
          lambda c: _with_extra_cell(c.solved(), "sgd",
                                     SHELL_STEALS_CHECKS.format(checks=str(c.autograder_dir / "checks"))),
          FULL, ("No such file or directory",)),
+    Case("lingers", "a daemon that outlives its grading and forges lines into other kernels' guard logs",
+         lambda c: _with_extra_cell(c.solved(), "sgd", LINGERS), FULL),
+    Case("reads_other_students", "a cell that looks for other students' notebooks, feedback and the class summary",
+         lambda c: _with_extra_cell(c.solved(), "sgd", READS_OTHER_STUDENTS), 0.0,
+         ("FOUND 0 files of the course", "is not allowed while grading"), tampering=True),
     Case("write_other_student", "a cell that overwrites another student's submission and graded notebook",
          lambda c: _with_extra_cell(c.solved(), "sgd",
                                     f"for _p in ['../../../submitted/{VICTIM}/{ASSIGNMENT}/{NOTEBOOK}',\n"

@@ -1,5 +1,6 @@
 """The grading process on its own: time limits, crashes and cell errors, with a tiny checks module."""
 import textwrap
+import time
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -120,3 +121,17 @@ def test_monkeypatching_torch_is_tampering_and_scores_zero(assignment):
     assert report.tampering == ["torch.allclose was replaced or removed (by your cells)"]
     text, score = format_task(report, "add", 2)
     assert score == 0 and "interferes with grading" in text
+
+
+def test_threads_and_atexit_handlers_left_behind_do_not_delay_the_report(assignment):
+    nb = notebook("""
+        import atexit, threading, time
+        atexit.register(time.sleep, 60)
+        threading.Thread(target=time.sleep, args=(60,)).start()  # not a daemon: the interpreter would wait for it
+        def add(a, b):
+            return a + b
+    """)
+    started = time.perf_counter()
+    report = run_checks(nb, assignment, timeout=120)
+    assert report.task("add").fraction == 1.0, report.problem
+    assert time.perf_counter() - started < 45  # the process ends once its report is written, not 60 s later
