@@ -149,18 +149,27 @@ def test_regrading_is_idempotent_and_leaves_no_stale_score(graded):
 
 
 # -- attacks on what lies past the sandbox: asserted on the target itself, not only on the score ------------
+def _outputs(course: Path, student: str) -> str:
+    """What the student's cells printed (not their sources, which name what they look for)."""
+    nb = nbformat.read(str(course / "autograded" / student / ASSIGNMENT / NOTEBOOK), as_version=4)
+    nb.cells = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in nb.cells:
+        cell.source = ""
+    return _text(nb)
+
+
 def test_the_gradebook_was_not_rewritten_from_student_code(graded):
     course, *_ = graded
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("SELECT COUNT(*) FROM grade WHERE extra_credit > 0").fetchone()[0] == 0
-    text = _text(nbformat.read(str(course / "autograded" / "sqlite_gradebook" / ASSIGNMENT / NOTEBOOK), 4))
-    assert "GRADEBOOK CHANGED" not in text
+    text = _outputs(course, "sqlite_gradebook")
+    assert "gradebook:" in text and "GRADEBOOK CHANGED" not in text
 
 
 def test_the_solutions_were_not_read_through_the_course_package(graded):
     course, *_ = graded
-    text = _text(nbformat.read(str(course / "autograded" / "solutions_through_course" / ASSIGNMENT / NOTEBOOK), 4))
-    assert "SOLUTIONS READ" not in text
+    text = _outputs(course, "solutions_through_course")
+    assert "solutions:" in text and "SOLUTIONS READ" not in text
 
 
 def test_the_course_package_was_not_changed(graded):
@@ -168,8 +177,8 @@ def test_the_course_package_was_not_changed(graded):
 
     source = Path(course_package.__file__).read_text()
     assert "POISONED" not in source
-    text = _text(nbformat.read(str(graded[0] / "autograded" / "poison_course_package" / ASSIGNMENT / NOTEBOOK), 4))
-    assert "COURSE POISONED" not in text
+    text = _outputs(graded[0], "poison_course_package")
+    assert "course:" in text and "COURSE POISONED" not in text
 
 
 def test_a_shell_without_audit_events_reads_no_hidden_check(graded):
@@ -180,7 +189,8 @@ def test_a_shell_without_audit_events_reads_no_hidden_check(graded):
     for folder in (course / "autograded" / student, course / "feedback" / student):
         for path in folder.rglob("*") if folder.exists() else ():
             assert path.name != "stolen_checks.txt", f"{path}: a file the kernel wrote reached the grader's folders"
-    text = _text(nbformat.read(str(course / "autograded" / student / ASSIGNMENT / NOTEBOOK), 4))
+    text = _outputs(course, student)
+    assert "No such file or directory" in text
     shown = [line for line in text.splitlines() if STOLEN_MARK in line]
     assert not shown, shown
 
