@@ -1,7 +1,7 @@
 """Command line: ``odl-grade`` (or ``python -m autograder``).
 
     odl-grade check NOTEBOOK       run the hidden checks on a notebook, print the report (no gradebook)
-    odl-grade release [ID ...]     regenerate assignments/ from solutions/ with nbgrader
+    odl-grade release [ID ...]     regenerate the course's assignments/ from its solutions/ with nbgrader
     odl-grade demo                 the instructor pipeline end to end, in .work/demo
     odl-grade autograde ID         autograde every submission of an assignment in parallel, print a summary
 """
@@ -40,9 +40,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from autograder.release import release
+    from autograder.release import CourseError, NbgraderFailed, release
 
-    for path in release(args.assignments or None):
+    try:
+        paths = release(args.assignments or None, args.course_dir)
+    except (CourseError, NbgraderFailed) as exc:
+        print(f"odl-grade release: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"released {path}")
     return 0
 
@@ -86,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebook")
     p.add_argument("--assignment", help="assignment id (default: found from the notebook's file name)")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    p = sub.add_parser("release", help="regenerate the course's assignments/ from its solutions/",
+                       description="Regenerate the release (assignments/) of the course in the current folder "
+                                   "(or --course-dir) from its sources (solutions/), with nbgrader "
+                                   "generate_assignment and that course's nbgrader_config.py.")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--course-dir", default=".", help="the course folder, with nbgrader_config.py and solutions/ "
+                                                     "(default: the current folder)")
     p.set_defaults(func=cmd_release)
     p = sub.add_parser("demo", help="release, submit, autograde, feedback and export in a scratch course")
     p.add_argument("--workdir", help="scratch course folder (default: .work/demo)")
