@@ -15,7 +15,7 @@ from pathlib import Path
 def cmd_check(args) -> int:
     from autograder.assignments import find_assignment
     from autograder.notebook import NotebookError, read_notebook
-    from autograder.preprocessors import TEST_PREFIX, graded_test_cells
+    from autograder.preprocessors import TEST_PREFIX, graded_test_cells, grader_notes
     from autograder.runner import format_task, run_checks
 
     try:
@@ -25,6 +25,8 @@ def cmd_check(args) -> int:
         print(f"odl-grade check: {exc.args[0]}", file=sys.stderr)
         return 2
     report = run_checks(nb, assignment)
+    for note in grader_notes(report):
+        print(f"Note: {note}", end="\n\n")
     total = earned = 0.0
     for cell in graded_test_cells(nb):
         grade_id = cell.metadata.nbgrader.get("grade_id", "")
