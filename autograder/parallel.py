@@ -274,11 +274,12 @@ def read_timestamp(folder: Path):
     """The submission's timestamp.txt as a datetime; None when absent or unreadable (nbgrader then reports it)."""
     from nbgrader.utils import parse_utc
 
-    path = folder / "timestamp.txt"
+    from autograder.intake import read_timestamp_text
+
+    text = (read_timestamp_text(str(folder)) or "").strip()  # a plain file only: a FIFO here would hang
     try:
-        text = path.read_text().strip()
         return parse_utc(text) if text else None
-    except (OSError, ValueError, OverflowError):
+    except (ValueError, OverflowError):
         return None
 
 
