@@ -27,6 +27,7 @@ never modified.
 """
 from __future__ import annotations
 
+import errno
 import fnmatch
 import glob
 import os
@@ -179,7 +180,7 @@ def open_plain(path: str, links: int = 1):
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        if exc.errno in (40, 20) or os.path.islink(path):  # ELOOP: a symbolic link
+        if exc.errno == errno.ELOOP or os.path.islink(path):  # O_NOFOLLOW on a symbolic link
             raise RefusedFile(f"{os.path.basename(path)} is a symbolic link") from None
         raise
     st = os.fstat(fd)
@@ -209,6 +210,19 @@ def read_timestamp_text(folder: str) -> str | None:
             return f.read(4096).decode(errors="replace")
     except (OSError, RefusedFile):
         return None
+
+
+def _linked_below(root: str, folder: str) -> str | None:
+    """The first path between ``root`` (exclusive) and ``folder`` that is a symbolic link, if any."""
+    root, path = os.path.abspath(root), os.path.abspath(folder)
+    if not path.startswith(root + os.sep):
+        return None
+    parts = os.path.relpath(path, root).split(os.sep)
+    for i in range(1, len(parts) + 1):
+        candidate = os.path.join(root, *parts[:i])
+        if os.path.islink(candidate):
+            return candidate
+    return None
 
 
 # -- nbgrader converters with this intake -----------------------------------------------------
@@ -250,8 +264,13 @@ def _make_converter_classes():
             assignment_glob = self._format_source(self.coursedir.assignment_id, self.coursedir.student_id)
             for folder in sorted(glob.glob(assignment_glob)):
                 ids = self._ids(folder)
-                if ids is None or not os.path.isdir(folder) or os.path.islink(folder):
+                if ids is None or not os.path.isdir(folder):
                     self.log.warning("Skipping %s: not a submission folder", folder)
+                    continue
+                linked = _linked_below(self.coursedir.root, folder)
+                if linked:
+                    self.log.error("Not grading %s: %s is a symbolic link (the grader does not follow links)",
+                                   folder, linked)
                     continue
                 p = self._plan_for(folder, ids["assignment_id"])
                 self._plans[os.path.normpath(folder)] = p

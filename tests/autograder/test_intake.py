@@ -91,3 +91,13 @@ def test_glob_characters_in_the_folder_name_are_plain_characters(tmp_path):
     p = plan(str(folder), ["optimizers"], ignore=["*.pyc"])
     assert p.notebooks["optimizers"].source == str(folder / "optimizers.ipynb")
     assert p.copy == ["notes.txt"]
+
+
+def test_a_linked_student_folder_is_found(tmp_path):
+    from autograder.intake import _linked_below
+
+    (tmp_path / "elsewhere" / "hw").mkdir(parents=True)
+    (tmp_path / "submitted").mkdir()
+    (tmp_path / "submitted" / "bob").symlink_to(tmp_path / "elsewhere")
+    assert _linked_below(str(tmp_path), str(tmp_path / "submitted" / "bob" / "hw")) == str(tmp_path / "submitted" / "bob")
+    assert _linked_below(str(tmp_path), str(tmp_path / "elsewhere" / "hw")) is None
