@@ -4,6 +4,12 @@ solutions/ holds the source notebooks, assignments/ the student release.
 
 Autograding, step by step (nbgrader's defaults plus the course's own steps):
 
+* collecting: ``autograder.intake`` (installed below) lists each submission folder without
+  following links: symbolic links, FIFOs, devices and hard links to files outside the submission
+  are refused (never read, a note says so), a renamed notebook ("optimizers – Kopie (1).ipynb")
+  is graded as the one expected, a missing one as unanswered with a note naming the file, and
+  student ids with glob characters (x[1], a*b) are found; ``generate_feedback`` skips notebooks
+  the gradebook does not know instead of failing;
 * reading: ``TolerantExporter`` grades a file that is not a notebook as the unanswered
   release, with a note, instead of failing the submission (and keeping an old score);
 * sanitize: ``NormalizeSubmission`` first puts the notebook back into the release's
@@ -24,11 +30,14 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import ClearHiddenTests, Execute
 
 import autograder.gradebook  # noqa: F401  (SQLite: WAL and a busy timeout for overlapping nbgrader commands)
+from autograder import intake
 from autograder.execute import GuardedExecute
 from autograder.preprocessors import LimitOutputSize, RunHiddenChecks, ShowGraderNotes, StartHiddenChecks
 from autograder.structure import NormalizeSubmission, TolerantExporter
 
 c = get_config()  # noqa: F821  (injected by nbgrader)
+
+intake.install()  # nbgrader autograde / generate_feedback collect submissions through autograder.intake
 
 c.CourseDirectory.course_id = "odl-pytorch"
 c.CourseDirectory.source_directory = "solutions"

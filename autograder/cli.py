@@ -1,7 +1,7 @@
 """Command line: ``odl-grade`` (or ``python -m autograder``).
 
     odl-grade check NOTEBOOK       run the hidden checks on a notebook, print the report (no gradebook)
-    odl-grade release [ID ...]     regenerate assignments/ from solutions/ with nbgrader
+    odl-grade release [ID ...]     regenerate the course's assignments/ from its solutions/ with nbgrader
     odl-grade demo                 the instructor pipeline end to end, in .work/demo
     odl-grade autograde ID         autograde every submission of an assignment in parallel, print a summary
 """
@@ -18,7 +18,7 @@ from autograder import isolation
 def cmd_check(args) -> int:
     from autograder.assignments import find_assignment
     from autograder.notebook import NotebookError, read_notebook
-    from autograder.preprocessors import TEST_PREFIX, graded_test_cells
+    from autograder.preprocessors import TEST_PREFIX, graded_test_cells, grader_notes
     from autograder.runner import format_task, run_checks
 
     try:
@@ -28,6 +28,8 @@ def cmd_check(args) -> int:
         print(f"odl-grade check: {exc.args[0]}", file=sys.stderr)
         return 2
     report = run_checks(nb, assignment)
+    for note in grader_notes(report):
+        print(f"Note: {note}", end="\n\n")
     total = earned = 0.0
     for cell in graded_test_cells(nb):
         grade_id = cell.metadata.nbgrader.get("grade_id", "")
@@ -43,9 +45,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from autograder.release import release
+    from autograder.release import CourseError, NbgraderFailed, release
 
-    for path in release(args.assignments or None):
+    try:
+        paths = release(args.assignments or None, args.course_dir)
+    except (CourseError, NbgraderFailed) as exc:
+        print(f"odl-grade release: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
         print(f"released {path}")
     return 0
 
@@ -89,8 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebook")
     p.add_argument("--assignment", help="assignment id (default: found from the notebook's file name)")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("release", help="regenerate assignments/ from solutions/")
+    p = sub.add_parser("release", help="regenerate the course's assignments/ from its solutions/",
+                       description="Regenerate the release (assignments/) of the course in the current folder "
+                                   "(or --course-dir) from its sources (solutions/), with nbgrader "
+                                   "generate_assignment and that course's nbgrader_config.py.")
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--course-dir", default=".", help="the course folder, with nbgrader_config.py and solutions/ "
+                                                     "(default: the current folder)")
     p.set_defaults(func=cmd_release)
     p = sub.add_parser("demo", help="release, submit, autograde, feedback and export in a scratch course")
     p.add_argument("--workdir", help="scratch course folder (default: .work/demo)")

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,6 +35,33 @@ FULL = 17.0
 VICTIM = "corpus_victim"  # a correct submission the attacks aim at; it must keep its score and files
 
 
+class Tripwire:
+    """A FIFO that notices when anyone opens it for reading (a writer's non-blocking open then succeeds).
+
+    The corpus points submitted links at it: the grader must never open what a link points to.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.opened, self._stop = str(path), 0, False
+        os.mkfifo(self.path)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader has it open
+                time.sleep(0.01)
+                continue
+            self.opened += 1
+            os.close(fd)  # the reader gets end-of-file instead of hanging
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join(2)
+
+
 @dataclass
 class Context:
     release: object  # the release notebook of ASSIGNMENT
@@ -39,6 +69,8 @@ class Context:
     other_release: object  # the release of another assignment (submitted by mistake)
     other_solution: object
     autograder_dir: Path  # where the hidden checks live on this grader
+    outside: Path | None = None  # a folder outside every submission (targets of links)
+    tripwire: Path | None = None  # a FIFO there that the test watches: nothing may ever open it
 
     def answers(self) -> dict[str, str]:
         return answer_sources(self.solution)
@@ -193,8 +225,50 @@ class Case:
     score: float
     feedback: tuple[str, ...] = ()  # phrases that must appear in the graded notebook's feedback or notes
     tampering: bool = False
+    # how the submission folder is laid out (default: the built notebook as NOTEBOOK): (case, context, folder)
+    layout: Callable[["Case", Context, Path], None] | None = None
+    student: str | None = None  # the student id, when not the case's name (ids with glob characters)
+
+    @property
+    def student_id(self) -> str:
+        return self.student or self.name
 
 
+def _write(built, path: Path) -> None:
+    if isinstance(built, bytes):
+        path.write_bytes(built)
+    else:
+        nbformat.write(built, str(path))
+
+
+def _as(*names: str):
+    """The built notebook under other file names (a copy the OS named, notebooks besides it)."""
+    def layout(case, ctx, folder):
+        for name in names:
+            _write(case.build(ctx), folder / name)
+    return layout
+
+
+def _symlink_to_tripwire(case, ctx, folder):
+    (folder / NOTEBOOK).symlink_to(ctx.tripwire)
+
+
+def _hardlink_outside(case, ctx, folder):
+    target = ctx.outside / f"{case.name}.ipynb"  # a solved notebook elsewhere: grading it would give 17
+    _write(case.build(ctx), target)
+    os.link(target, folder / NOTEBOOK)
+
+
+def _special_files(case, ctx, folder):
+    _write(case.build(ctx), folder / NOTEBOOK)
+    os.mkfifo(folder / "data.fifo")
+    (folder / "data.csv").symlink_to(ctx.tripwire)
+    (folder / "results").mkdir()
+    (folder / "results" / "gradebook.db").symlink_to(ctx.outside)
+
+
+# measured: on 'meta' (no values) the checks that compare numbers fail, the contract checks pass
+META_SCORE = 6.67
 SLEEP_FOREVER = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass"
 
 CASES: list[Case] = [
@@ -226,6 +300,11 @@ CASES: list[Case] = [
     Case("sleeps_past_timeout", "a schedule that sleeps far past the time limit",
          lambda c: c.injected("linear_decay", "import time; time.sleep(1000)"),
          FULL - 2, ("did not finish in time",)),
+    Case("deep_recursion", "an update rule that recurses 300,000 calls deep (sys.setrecursionlimit) and then fails",
+         lambda c: c.appended("sgd", "import sys\nsys.setrecursionlimit(400_000)\n_sgd = sgd\n"
+                                     "def _down(n):\n    return _down(n - 1) if n else 1 / 0\n"
+                                     "def sgd(param, grad, state, *, lr):\n    _down(300_000)"),
+         FULL - 1, ("ZeroDivisionError", "calls deep")),
     # -- broken structure ---------------------------------------------------------------------
     Case("syntax_error", "an answer cell with a syntax error",
          lambda c: c.solved(sgd="def sgd(param, grad, state, *, lr)\n    param.add_(grad, alpha=-lr)"), FULL - 1,
@@ -271,6 +350,33 @@ CASES: list[Case] = [
          lambda c: c.solved(linear_decay="def linear_decay(step, lr0, tau, final_fraction=0.01):\n"
                                          "    return lr0 if step == 0 else 0.01 * lr0"),
          FULL - 2, ()),
+    Case("default_dtype_float64", "correct answers, and a cell that makes float64 torch's default dtype",
+         lambda c: c.appended("sgd", "torch.set_default_dtype(torch.float64)"), FULL,
+         ("torch.set_default_dtype(torch.float64)",)),
+    Case("default_device_meta", "correct answers, and a cell that makes 'meta' (no values) torch's default device",
+         lambda c: c.appended("search", "torch.set_default_device('meta')"), META_SCORE,
+         ("torch.set_default_device('meta')", "live on meta")),
+    # -- odd submission folders (autograder.intake) ---------------------------------------------
+    Case("symlink_notebook", "the notebook is a symbolic link to a file outside the submission (a FIFO)",
+         lambda c: c.solved(), 0.0, ("is a symbolic link", "graded as the unanswered notebook"),
+         layout=_symlink_to_tripwire),
+    Case("hardlink_notebook", "the notebook is a hard link to a solved notebook outside the submission",
+         lambda c: c.solved(), 0.0, ("a hard link to a file outside your submission",), layout=_hardlink_outside),
+    Case("special_files", "besides the notebook: a FIFO, a link to a FIFO, a link to a folder outside",
+         lambda c: c.solved(), FULL, ("'data.fifo' (a named pipe (FIFO))", "'data.csv' (a symbolic link)"),
+         layout=_special_files),
+    Case("renamed_notebook", "the only notebook, under the name the OS gives a copy",
+         lambda c: c.solved(), FULL, ("submitted as 'optimizers – Kopie (1).ipynb'",),
+         layout=_as("optimizers – Kopie (1).ipynb")),
+    Case("misnamed_notebooks", "two notebooks, neither under the expected name",
+         lambda c: c.solved(), 0.0, ("expected a notebook named 'optimizers.ipynb'",
+                                     "'optimizers (1).ipynb', 'optimizers_old.ipynb'"),
+         layout=_as("optimizers_old.ipynb", "optimizers (1).ipynb")),
+    Case("extra_notebook", "the notebook and a scratch notebook besides it",
+         lambda c: c.solved(), FULL, ("were not graded: 'scratch.ipynb'",), layout=_as(NOTEBOOK, "scratch.ipynb")),
+    Case("glob_id_brackets", "a student id with glob characters: x[1]", lambda c: c.solved(), FULL, student="x[1]"),
+    Case("glob_id_star", "a student id with glob characters: a*b", lambda c: c.solved(), FULL, student="a*b"),
+    Case("glob_id_question", "a student id with glob characters: q?", lambda c: c.solved(), FULL, student="q?"),
     # -- tampering ----------------------------------------------------------------------------
     Case("patch_torch_allclose", "torch.allclose replaced to always say yes",
          lambda c: c.prepended("sgd", "torch.allclose = lambda *a, **k: True"), 0.0,
@@ -281,6 +387,15 @@ CASES: list[Case] = [
     Case("patch_assert", "AssertionError replaced in builtins",
          lambda c: c.appended("sgd", "import builtins\nbuiltins.AssertionError = type('Nope', (Exception,), {})"),
          0.0, ("builtins.AssertionError was replaced",), tampering=True),
+    Case("noop_torch_optimizer", "torch.optim.SGD.step replaced by a no-op (the checks compare with torch.optim)",
+         lambda c: c.appended("sgd", "torch.optim.SGD.step = lambda self, closure=None: None"), 0.0,
+         ("SGD.step was replaced",), tampering=True),
+    Case("noop_rule_optimizer", "course.RuleOptimizer.step replaced by a no-op",
+         lambda c: c.appended("sgd", "course.RuleOptimizer.step = lambda self, closure=None: None"), 0.0,
+         ("RuleOptimizer.step was replaced",), tampering=True),
+    Case("patch_course_function", "a course helper (course.to_tensors) replaced",
+         lambda c: c.appended("sgd", "course.to_tensors = lambda *a, **k: None"), 0.0,
+         ("course.to_tensors was replaced",), tampering=True),
     Case("patch_run_cell", "the kernel's run_cell patched so test cells do nothing",
          lambda c: c.prepended("sgd", KERNEL_PATCH), 0.0, ("run_cell",), tampering=True),
     Case("patch_autograder", "the autograder's comparison helpers patched",
@@ -323,18 +438,18 @@ CASES: list[Case] = [
 CASES_BY_NAME = {case.name: case for case in CASES}
 
 
-def context(release: Path, solution: Path, other_release: Path, other_solution: Path) -> Context:
+def context(release: Path, solution: Path, other_release: Path, other_solution: Path,
+            outside: Path | None = None, tripwire: Path | None = None) -> Context:
     return Context(read_notebook(release), read_notebook(solution), read_notebook(other_release),
-                   read_notebook(other_solution), Path(__file__).resolve().parent)
+                   read_notebook(other_solution), Path(__file__).resolve().parent, outside, tripwire)
 
 
 def place_case(case: Case, ctx: Context, folder: Path) -> Path:
     """Write ``case``'s submission into ``folder`` (a student's submitted/<id>/<assignment> folder)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / NOTEBOOK
-    built = case.build(ctx)
-    if isinstance(built, bytes):
-        path.write_bytes(built)
+    if case.layout is not None:
+        case.layout(case, ctx, folder)
     else:
-        nbformat.write(built, str(path))
+        _write(case.build(ctx), path)
     return path

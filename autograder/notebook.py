@@ -67,19 +67,26 @@ def read_notebook(path: str | Path):
     path = Path(path)
     if not path.exists():
         raise NotebookError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise NotebookError(f"{path}: the file is empty")
+    return parse_notebook(path.read_bytes(), str(path))
+
+
+def parse_notebook(data: bytes, name: str):
+    """A notebook from the bytes of a file called ``name``, or NotebookError saying what is wrong with it."""
+    if not data:
+        raise NotebookError(f"{name}: the file is empty")
     import nbformat
     import nbformat.reader
 
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"{name}: not a Jupyter notebook (not UTF-8 text: {exc})") from exc
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
-        raise NotebookError(f"{path}: not valid JSON ({exc}); was the notebook saved completely?") from exc
+        raise NotebookError(f"{name}: not valid JSON ({exc}); was the notebook saved completely?") from exc
     except Exception as exc:  # nbformat raises several types for non-notebooks
-        raise NotebookError(f"{path}: not a Jupyter notebook ({exc})") from exc
+        raise NotebookError(f"{name}: not a Jupyter notebook ({exc})") from exc
     if "cells" not in nb:
-        raise NotebookError(f"{path}: not a Jupyter notebook (no cells)")
+        raise NotebookError(f"{name}: not a Jupyter notebook (no cells)")
     return nb
 
 

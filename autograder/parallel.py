@@ -21,7 +21,9 @@ submission rows in the gradebook, so the workers only update existing rows.
 A submission whose grading fails or runs out of time is reported as failed, with the last
 lines of its nbgrader log (the whole log is in ``grading_logs/<assignment>/<student>.log``),
 and every automatic score of that submission is set to 0: no stale score from an earlier
-run survives. The batch always goes on. The summary (score, max score, status, seconds, the
+run survives. A grading that leaves a score above a cell's maximum in the gradebook is treated
+the same way (no grading can earn more than the points; something wrote the gradebook that should
+not have). The batch always goes on. The summary (score, max score, status, seconds, the
 notes the grader recorded in each autograded notebook) is written to
 ``grading_summary_<assignment>.json`` and ``.csv`` in the course folder.
 """
@@ -272,11 +274,12 @@ def read_timestamp(folder: Path):
     """The submission's timestamp.txt as a datetime; None when absent or unreadable (nbgrader then reports it)."""
     from nbgrader.utils import parse_utc
 
-    path = folder / "timestamp.txt"
+    from autograder.intake import read_timestamp_text
+
+    text = (read_timestamp_text(str(folder)) or "").strip()  # a plain file only: a FIFO here would hang
     try:
-        text = path.read_text().strip()
         return parse_utc(text) if text else None
-    except (OSError, ValueError, OverflowError):
+    except (ValueError, OverflowError):
         return None
 
 
@@ -321,6 +324,30 @@ def zero_auto_scores(db_url: str, course_id: str, assignment: str, student: str)
             for grade in notebook.grades:
                 grade.auto_score = 0
         gb.db.commit()
+
+
+def impossible_scores(db_url: str, course_id: str, assignment: str, student: str) -> list[str]:
+    """Grades of the submission above their maximum (or below 0), as "notebook/cell: score > max" sentences.
+
+    No grading can earn more than a cell's points: such a score means something wrote the gradebook
+    that should not have (a bug in a check, or a submission that got at the database).
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+
+    found = []
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return []
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                for kind, value in (("automatic", grade.auto_score), ("manual", grade.manual_score)):
+                    if value is not None and grade.max_score is not None and (
+                            value > grade.max_score + 1e-9 or value < 0):
+                        found.append(f"{notebook.name}/{grade.name}: {kind} score {value:g} is outside "
+                                     f"0..{grade.max_score:g}")
+    return found
 
 
 def read_score(db_url: str, course_id: str, assignment: str, student: str) -> tuple[float, float]:
@@ -461,6 +488,14 @@ def grade_student(job: Job) -> StudentResult:
                 error = f"nbgrader wrote no autograded notebook into {job.autograded}"
     except Exception as exc:  # the batch goes on whatever happens to one student
         error = f"could not run nbgrader: {first_line(exc)}"
+    if not error and ran:
+        try:
+            impossible = impossible_scores(job.db_url, job.course_id, job.assignment, job.student)
+        except Exception as exc:
+            impossible = []
+            error = f"graded, but its grades could not be read from the gradebook: {first_line(exc)}"
+        if impossible:
+            error = f"impossible score (above the maximum): {'; '.join(impossible)}"
     seconds = time.perf_counter() - started
     notes = read_notes(Path(job.autograded))
     tampering = read_tampering(Path(job.autograded))

@@ -7,6 +7,7 @@ check to ``--report``: task, function, outcome and the student-facing message.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import linecache
@@ -22,9 +23,45 @@ import pytest
 
 from autograder.compare import CheckFailure
 from autograder.notebook import load_cells
-from autograder.sandbox import Guard, Snapshot, limit_memory, protected_paths
+from autograder.sandbox import NOTES_TASK, Guard, Snapshot, limit_memory, protected_paths
 
 STUDENT_MODULE = "student_notebook"
+# A traceback deeper than twice this is cut to its outer and inner frames before anything formats it
+# (pytest's report, the student's location): student code can recurse 300,000 calls deep.
+TRACEBACK_KEEP = 64
+
+
+def _cut_tb(tb, keep: int):
+    """Relink a traceback chain to its first and last ``keep`` entries; return (tb, frames dropped)."""
+    if tb is None:
+        return tb, 0
+    head, n, tail = None, 0, collections.deque(maxlen=keep + 1)
+    node = tb
+    while node is not None:
+        n += 1
+        if n == keep:
+            head = node
+        tail.append(node)
+        node = node.tb_next
+    if n <= 2 * keep:
+        return tb, 0
+    head.tb_next = tail[1]  # tail[0] is the entry before the last ``keep``
+    return tb, n - 2 * keep
+
+
+def cut_traceback(exc: BaseException | None, tb=None, keep: int = TRACEBACK_KEEP) -> int:
+    """Cut the tracebacks of ``exc``, its causes and contexts (and ``tb``) to ``keep`` outer and inner frames.
+
+    Returns how many frames were dropped from the longest one. Walking the chain is cheap (a million
+    entries in well under a second); formatting it is what takes a minute.
+    """
+    dropped = _cut_tb(tb, keep)[1] if tb is not None else 0
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        dropped = max(dropped, _cut_tb(exc.__traceback__, keep)[1])
+        exc = exc.__cause__ or exc.__context__
+    return dropped
 
 
 def pytest_addoption(parser):
@@ -146,6 +183,15 @@ class Student:
         return name in self._ns
 
 
+def _short(exc: BaseException, limit: int = 2000) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit:,} more characters]"
+
+
+def _depth_note(dropped: int) -> str:
+    return (f" (the error came {dropped + 2 * TRACEBACK_KEEP:,} calls deep: deep recursion?)" if dropped else "")
+
+
 def _student_location(tb) -> str:
     """The innermost frame of the traceback that lies in the student's cells."""
     frames = [f for f in traceback.extract_tb(tb) if f.filename.startswith("<cell")]
@@ -200,8 +246,10 @@ def execute_cells(path: str, cell_timeout: float, crashed: dict | None = None, p
         except _Timeout:
             errors.append({"cell": cell.label, "error": f"a time-out: it ran for more than {cell_timeout:g} s"})
         except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code too
+            deep = cut_traceback(exc)
             errors.append(
-                {"cell": cell.label, "error": f"{type(exc).__name__}: {exc}{_student_location(exc.__traceback__)}"}
+                {"cell": cell.label, "error": f"{type(exc).__name__}: {_short(exc)}{_student_location(exc.__traceback__)}"
+                                              f"{_depth_note(deep)}"}
             )
         finally:
             if progress:
@@ -216,11 +264,54 @@ def _arm_guard(config) -> None:
     guard = Guard(protected=tuple(protected), readonly=tuple(spec.get("readonly", [])),
                   writable=tuple(spec.get("writable", [])), modules=("autograder",))
     config._autograder_snapshot = Snapshot()
+    config._autograder_defaults = _default_state()
+    config._autograder_default_notes = []
     # Student code must not find the checks or references by name: drop them from sys.modules
     # (pytest keeps its own references); importing them again is then an audited, refused import.
     for name in [m for m in sys.modules if m.startswith("autograder")]:
         del sys.modules[name]
     config._autograder_guard = guard.arm()
+
+
+def _default_state() -> dict[str, str]:
+    """torch's process-wide defaults that student code may change and the checks' tensors then inherit."""
+    import torch
+
+    state = {"dtype": str(torch.get_default_dtype())}
+    try:
+        state["device"] = str(torch.get_default_device())
+    except (AttributeError, RuntimeError):
+        pass
+    return state
+
+
+_DEFAULT_NOTES = {
+    "dtype": lambda now, before: (
+        f"your code called torch.set_default_dtype({now}) (the default was {before}); tensors the checks create "
+        f"without a dtype are then {now.removeprefix('torch.')}, and the checks graded what your code does with them"),
+    "device": lambda now, before: (
+        f"your code called torch.set_default_device({now!r}) (the default was {before!r}); tensors the checks "
+        f"create then live on {now}" + (", a device without values, which is why checks fail that "
+                                        "would otherwise pass" if now == "meta" else
+                                        ", which is why results may not be where a check expects them")),
+}
+
+
+def _note_defaults(config) -> list[str]:
+    """Notes on torch defaults changed from what they were before student code ran (remembered once seen)."""
+    before = getattr(config, "_autograder_defaults", None)
+    if before is None:
+        return []
+    try:
+        now = _default_state()
+    except Exception:
+        return config._autograder_default_notes
+    for key, value in now.items():
+        if key in before and value != before[key]:
+            note = _DEFAULT_NOTES[key](value, before[key])
+            if note not in config._autograder_default_notes:
+                config._autograder_default_notes.append(note)
+    return config._autograder_default_notes
 
 
 def _note_tampering(config, when: str) -> None:
@@ -248,6 +339,7 @@ def student(request):
     result = execute_cells(path, config.getoption("--cell-timeout"), config._autograder_crashed.get("cells", {}),
                            config._autograder_progress)
     _note_tampering(config, "by your cells")
+    _note_defaults(config)
     config._autograder_student = result
     return result
 
@@ -284,7 +376,7 @@ def student_message(excinfo) -> str:
     if isinstance(exc, StudentInterrupt):
         return f"{exc}{_student_location(exc.__cause__.__traceback__) if exc.__cause__ else ''}"
     location = _student_location(excinfo.tb)
-    return f"your code raised {type(exc).__name__}: {exc}{location}"
+    return f"your code raised {type(exc).__name__}: {_short(exc)}{location}"
 
 
 class StudentInterrupt(Exception):
@@ -307,14 +399,24 @@ def pytest_runtest_call(item):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    dropped = 0
+    if call.excinfo is not None:  # before pytest formats the traceback (a million frames take a minute)
+        from _pytest._code import Traceback
+
+        dropped = cut_traceback(call.excinfo.value, call.excinfo.tb)
+        if dropped:
+            call.excinfo.traceback = Traceback(call.excinfo.tb)
     outcome = yield
     report = outcome.get_result()
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
         message = ""
         if call.excinfo is not None and report.outcome == "failed":
-            message = student_message(call.excinfo)
+            message = student_message(call.excinfo) + _depth_note(dropped)
         if report.when == "call":
             _note_tampering(item.config, f"while checking {item.originalname or item.name}")
+        changed = _note_defaults(item.config)
+        if message and changed:
+            message += "\n" + "\n".join(f"Note: {n}" for n in changed)
         item.config._autograder_records.append(
             {
                 "task": _task_of(item),
@@ -333,6 +435,9 @@ def pytest_sessionfinish(session, exitstatus):
     if out is None:
         return
     _note_tampering(config, "after the checks")
+    for i, note in enumerate(_note_defaults(config)):
+        config._autograder_records.append({"task": NOTES_TASK, "function": f"note{i}", "id": f"note{i}",
+                                           "outcome": "noted", "message": note[0].upper() + note[1:] + "."})
     student = getattr(config, "_autograder_student", None)
     json.dump(
         {

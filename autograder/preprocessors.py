@@ -31,7 +31,7 @@ from nbgrader.utils import is_grade, is_solution
 from autograder.assignments import ASSIGNMENTS
 from autograder.checkserver import ENV as CHECK_SERVER_ENV, process_server, protected_folders
 from autograder.runner import format_task, start_checks
-from autograder.sandbox import TAMPER_PREFIX
+from autograder.sandbox import NOTES_TASK, TAMPER_PREFIX
 
 TEST_PREFIX = "test_"
 
@@ -59,6 +59,11 @@ def add_note(nb, text: str) -> None:
     notes = nb.metadata.setdefault(NOTES, {}).setdefault("notes", [])
     if text not in notes:
         notes.append(text)
+
+
+def grader_notes(report) -> list[str]:
+    """Notes the checking process made on the whole grading (e.g. torch defaults student code changed)."""
+    return [c.message for c in report.task(NOTES_TASK).checks if c.message]
 
 
 def add_tampering(nb, text: str) -> None:
@@ -153,6 +158,8 @@ class RunHiddenChecks(HiddenChecks):
             add_note(nb, f"The hidden checks could not run: {report.problem.splitlines()[0]}")
         for restart in report.restarts:
             add_note(nb, f"Your code ended the grading process: {restart}. The grader skipped it and graded the rest.")
+        for note in grader_notes(report):
+            add_note(nb, note)
         for found in report.tampering:
             add_tampering(nb, found)
         for found in scan_for_tampering(nb):

@@ -15,10 +15,12 @@ tampering (the submission earns nothing, and the instructor's summary says why):
   the checks' variables. Each violation is recorded (and, in the kernel,
   appended to a log file the grader reads afterwards).
 * :class:`Snapshot` — the identity of every attribute of the modules the checks
-  rely on (torch, ``torch.Tensor``, builtins, pytest, the autograder), taken
+  rely on (torch, ``torch.Tensor``, builtins, pytest, the autograder, the course
+  library, torch.optim and the methods of the classes defined there), taken
   before student code runs and compared afterwards: monkeypatching
-  ``torch.allclose``, ``builtins.AssertionError`` or a check helper shows up as a
-  changed attribute.
+  ``torch.allclose``, ``builtins.AssertionError``, ``torch.optim.SGD.step`` or a
+  check helper shows up as a changed attribute. What torch's own setters change
+  (``torch.set_default_dtype`` rebinds ``torch.Storage``) is state, not tampering.
 
 What this does not stop: code that finds the checks' objects through routes
 that raise no audit event (for example walking ``sys.modules``). The checks
@@ -39,6 +41,8 @@ from pathlib import Path
 STUDENT_MARKERS = ("<cell", "ipykernel_", "<ipython-input")
 
 TAMPER_PREFIX = "blocked by the grader"
+# Records of this pseudo-task in a checking process's report are notes on the whole grading, not checks.
+NOTES_TASK = "_grader_notes"
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _PATH_EVENTS = {  # event -> (index of the path argument(s), whether it modifies)
@@ -277,7 +281,11 @@ WATCHED = (
     "_pytest.fixtures", "_pytest.assertion.rewrite", "_pytest.assertion.util", "pluggy", "pluggy._hooks",
     "pluggy._callers", "pluggy._manager",
 )
-WATCHED_PREFIXES = ("autograder",)
+# Every module under these names, and the classes defined there (their methods: a no-op ``step`` on
+# torch.optim.SGD or course.RuleOptimizer, a replaced course.to_tensors). Packages the checks rely on.
+WATCHED_PREFIXES = ("autograder", "course", "torch.optim")
+# Imported before the snapshot (when installed) so that they are watched even when only student code imports them.
+WATCHED_IMPORTS = ("course",)
 _IGNORED = {"__loader__", "__spec__", "__cached__", "__builtins__", "_", "__", "___", "_ih", "_oh", "_dh",
             "In", "Out", "exit", "quit", "get_ipython", "last_traceback", "last_type", "last_value",
             "ps1", "ps2", "last_exc"}
@@ -287,6 +295,15 @@ _VOLATILE = {"sys": {"modules", "path", "path_importer_cache", "meta_path", "pat
                      "flags", "argv", "dont_write_bytecode", "audit"},
              "os": {"environ", "environb"}, "torch": {"_dynamo", "_inductor"},
              "_pytest.assertion.util": {"_reprcompare", "_assertion_pass", "_config"}}
+
+
+def _default_storages(torch) -> set:
+    """The classes torch.set_default_dtype puts at torch.Storage (its C code does: state, not a patch)."""
+    return {value for name, value in vars(torch).items() if name.endswith("Storage") and isinstance(value, type)}
+
+
+# Attributes torch's own setters change: allowed values, computed when the snapshot is taken.
+_SETTER_STATE = {("torch", "Storage"): _default_storages}
 
 
 def _members(obj) -> dict:
@@ -306,6 +323,11 @@ class Snapshot:
     def __init__(self, extra_modules: tuple[str, ...] = ()):
         self._seen: list[tuple[str, object, str, object]] = []
         self._classes: list[tuple[str, type, frozenset]] = []  # watched classes and their attribute names
+        for package in WATCHED_IMPORTS:
+            try:
+                __import__(package)
+            except Exception:  # not installed here (or broken): nothing of it to watch
+                pass
         names = set(WATCHED) | set(extra_modules)
         names |= {m for m in sys.modules if m.startswith(WATCHED_PREFIXES)}
         for name in sorted(names):
@@ -313,6 +335,8 @@ class Snapshot:
             if module is not None:
                 self._take(name, module)
         torch = sys.modules.get("torch")
+        self._allowed = {key: allowed(torch) for key, allowed in _SETTER_STATE.items()
+                         if torch is not None and key[0] == "torch"}
         if torch is not None:
             for label, cls in (("torch.Tensor", torch.Tensor), ("torch._C.TensorBase", torch._C.TensorBase),
                                ("torch.nn.Module", torch.nn.Module), ("torch.Generator", torch.Generator)):
@@ -347,7 +371,8 @@ class Snapshot:
                 if current is None:
                     current = members[id(owner)] = _members(owner)
                 now = current.get(attr, _MISSING)
-            if now is not value and not _torch_wrapper_of(now, value):
+            if now is not value and not _torch_wrapper_of(now, value) and not (
+                    isinstance(owner, types.ModuleType) and now in self._allowed.get((label, attr), ())):
                 changed.append(f"{label}.{attr}")
         for label, cls, names in self._classes:  # a method added to Tensor overrides the C one it inherits
             changed.extend(f"{label}.{attr}" for attr in sorted(set(vars(cls)) - names))

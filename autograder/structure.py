@@ -20,18 +20,22 @@ The submitted file itself is never changed: nbgrader works on a copy.
 from __future__ import annotations
 
 import copy
+import datetime
+import os
 from pathlib import Path
 
 import nbformat
 from nbconvert.exporters import NotebookExporter
+from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.v4.nbbase import random_cell_id
 
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from autograder.notebook import NotebookError, read_notebook
+from autograder.notebook import NotebookError, parse_notebook
 from autograder.preprocessors import add_note
 
 UNREADABLE = "unreadable_submission"
+INTAKE_NOTES = "intake_notes"  # what autograder.intake found (renamed, missing or refused files)
 
 
 def release_notebook(config, assignment_id: str, notebook_id: str):
@@ -46,23 +50,61 @@ def release_notebook(config, assignment_id: str, notebook_id: str):
 
 
 class TolerantExporter(NotebookExporter):
-    """Reads an unreadable submission as the release, with a note, instead of failing the whole submission."""
+    """Reads an unreadable submission as the release, with a note, instead of failing the whole submission.
+
+    The file read is the one the intake planned (``autograder.intake``: a renamed copy, or none for a
+    missing or refused notebook), and only when it is a plain file: a symbolic link, a FIFO or a hard link
+    to a file outside the submission is never opened; it is graded as the unanswered release.
+    """
+
+    def from_filename(self, filename, resources=None, **kw):
+        from autograder.intake import INTAKE, RefusedFile, open_plain
+
+        resources = resources if resources is not None else ResourcesDict()
+        if "metadata" not in resources or resources["metadata"] == "":
+            resources["metadata"] = ResourcesDict()
+        resources["metadata"]["name"] = os.path.splitext(os.path.basename(filename))[0]
+        resources["metadata"]["path"] = os.path.dirname(filename)
+        resources["metadata"]["modified_date"] = datetime.date.today().strftime("%B %-d, %Y")
+        intake = (resources.get("nbgrader") or {}).get(INTAKE) or {}
+        source = intake.get("source", filename) if intake else filename
+        notes = list(intake.get("notes", []))
+        if source is None:  # the intake found no file to grade as this notebook: its notes say why
+            return self._as_release(resources, None, notes, **kw)
+        name = os.path.basename(source)
+        try:
+            with open_plain(source, links=intake.get("links", 1)) as f:
+                data = f.read()
+            nb = parse_notebook(data, name)
+        except RefusedFile as exc:
+            notes.append(f"Your submitted file {exc}; the grader does not follow links or read special files, so it "
+                         f"was graded as the unanswered notebook (0 points). Submit the notebook file itself.")
+            return self._as_release(resources, None, notes, **kw)
+        except NotebookError as exc:
+            return self._as_release(resources, str(exc), notes, **kw)
+        if notes:
+            nb.metadata.setdefault("autograder", {})[INTAKE_NOTES] = notes
+        return self.from_notebook_node(nb, resources, **kw)
 
     def from_file(self, file_stream, resources=None, **kw):
         path = getattr(file_stream, "name", None)
-        try:
-            read_notebook(path)  # raises NotebookError with a message a person can act on
-            return super().from_file(file_stream, resources=resources, **kw)
-        except NotebookError as exc:
-            problem = str(exc).replace(str(path), Path(path).name) if path else str(exc)
+        if path:
+            return self.from_filename(path, resources, **kw)
+        return super().from_file(file_stream, resources=resources, **kw)
+
+    def _as_release(self, resources, problem: str | None, notes: list[str], **kw):
         nbgrader = (resources or {}).get("nbgrader", {})
         nb = release_notebook(self.config, nbgrader.get("assignment", ""), nbgrader.get("notebook", ""))
         if nb is None:
-            raise NotebookError(problem)
+            raise NotebookError(problem or " ".join(notes) or "no notebook to grade")
         for cell in nb.cells:
             if cell.get("cell_type") == "code":
                 cell.outputs, cell.execution_count = [], None
-        nb.metadata.setdefault("autograder", {})[UNREADABLE] = problem
+        meta = nb.metadata.setdefault("autograder", {})
+        if problem:
+            meta[UNREADABLE] = problem
+        if notes:
+            meta[INTAKE_NOTES] = notes
         return self.from_notebook_node(nb, resources, **kw)
 
 
@@ -155,7 +197,10 @@ class NormalizeSubmission(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         unreadable = nb.metadata.get("autograder", {}).pop(UNREADABLE, None)
+        intake_notes = nb.metadata.get("autograder", {}).pop(INTAKE_NOTES, [])
         self._reset_scores(info)
+        for note in intake_notes:
+            add_note(nb, note)
         if unreadable:
             add_note(nb, f"Your submitted file could not be read ({unreadable}), so it was graded as the "
                          f"unanswered release.")

@@ -152,6 +152,16 @@ STAND_INS = {
 }
 
 
+# a grading that "succeeds" but leaves 7 of 2 points in the gradebook (as a bug or a tamperer could)
+STAND_INS["over"] = STAND_INS["ok"].replace('"ok"', '"over"') + """
+        from nbgrader.api import Gradebook
+        with Gradebook("sqlite:///gradebook.db") as gb:
+            grade = gb.find_grade("test_a", "nb", "hw", "over")
+            grade.auto_score = 7
+            gb.db.commit()
+    """
+
+
 def stand_in_command(job):
     return [sys.executable, "-c", textwrap.dedent(STAND_INS[job.student])]
 
@@ -208,6 +218,28 @@ def test_only_the_chosen_students_are_graded(tiny_course, monkeypatch, capsys):
     assert list(read_summary(tiny_course, TINY)["by_student"]) == ["ok"]
     assert auto_scores(sqlite_url(tiny_course), "default_course", TINY, ["crash"])["crash"] == {
         "nb/test_a": 2, "nb/test_b": 3}  # not touched
+
+
+def test_a_score_above_the_maximum_is_an_error_and_is_zeroed(tiny_course, monkeypatch, capsys):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(sqlite_url(tiny_course), "default_course") as gb:
+        gb.add_student("over")
+        gb.add_submission(TINY, "over")
+    folder = tiny_course / "submitted" / "over" / TINY
+    folder.mkdir(parents=True)
+    (folder / "nb.ipynb").write_text("{}")
+    monkeypatch.setattr(parallel, "autograde_command", stand_in_command)
+    assert main(["autograde", TINY, "--course", str(tiny_course), "--students", "ok,over"]) == 1
+    out = capsys.readouterr().out
+    by = read_summary(tiny_course, TINY)["by_student"]
+    assert by["ok"]["status"] == "graded" and by["ok"]["score"] == 5
+    assert by["over"]["status"] == "failed" and by["over"]["score"] == 0
+    assert by["over"]["error"].startswith("impossible score (above the maximum): nb/test_a: automatic score 7 "
+                                          "is outside 0..2")
+    assert "impossible score" in out
+    assert auto_scores(sqlite_url(tiny_course), "default_course", TINY, ["over"])["over"] == {
+        "nb/test_a": 0, "nb/test_b": 0}
 
 
 # ---------------------------------------------------------------- bad input: one line, no traceback

@@ -92,3 +92,28 @@ print(json.dumps({"clean": clean, "after_dynamo": after_dynamo, "patched": snap.
 """)
     assert out["clean"] == [] and out["after_dynamo"] == []
     assert {"torch.allclose", "torch.Tensor.__sub__", "builtins.AssertionError"} <= set(out["patched"])
+
+
+def test_snapshot_watches_torch_optim_and_the_course_library_but_not_default_dtype_or_device():
+    out = run("""
+import json, torch
+from autograder.sandbox import Snapshot
+snap = Snapshot()  # imports course itself: watched even when only student code imports it
+import course
+torch.set_default_dtype(torch.float64)  # rebinds torch.Storage (torch's own C code)
+torch.set_default_device("meta")
+torch.set_default_device(None)
+p = torch.nn.Parameter(torch.zeros(2))
+torch.optim.SGD([p], lr=0.1).step()  # the first optimizer of a class wraps its step (PyTorch's own code)
+course.RuleOptimizer([p], lambda param, grad, state, *, lr: None, lr=0.1).step()
+used = snap.changes()
+torch.set_default_dtype(torch.float32)
+torch.optim.SGD.step = lambda self, closure=None: None
+course.RuleOptimizer.step = lambda self, closure=None: None
+course.to_tensors = lambda *a, **k: None
+torch.Storage = dict
+print(json.dumps({"used": used, "patched": snap.changes()}))
+""")
+    assert out["used"] == []
+    assert {"torch.optim.sgd.SGD.step", "course.optim.RuleOptimizer.step", "course.to_tensors",
+            "torch.Storage"} <= set(out["patched"])
