@@ -267,8 +267,9 @@ def _special_files(case, ctx, folder):
     (folder / "results" / "gradebook.db").symlink_to(ctx.outside)
 
 
-# measured: on 'meta' (no values) the checks that compare numbers fail, the contract checks pass
-META_SCORE = 6.67
+# measured: on 'meta' (no values) every check that computes with tensors fails (the contract checks too: they
+# probe the rule's numbers since the conventions diagnosis); linear_decay, plain Python, keeps its 2 points
+META_SCORE = 2.0
 SLEEP_FOREVER = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass"
 
 CASES: list[Case] = [

@@ -403,10 +403,14 @@ def test_two_local_workers_grade_like_nbgrader_alone_and_a_failure_keeps_no_stal
     assert 0 < sum(expected["mistakes"].values()) < 15 and sum(expected["garbled"].values()) == 0
 
     course = copy_course(base, tmp_path / "parallel")
-    # an earlier run gave 'broken' full marks; then its submission breaks nbgrader (a corrupt timestamp.txt)
+    # an earlier run gave 'broken' full marks; then nbgrader fails on that student (its autograded folder is a file,
+    # so nbgrader cannot replace it; a corrupt timestamp.txt no longer does: it is graded without one)
     assert main(["autograde", A, "--course", str(course), "--students", "broken", "--workers", "1"]) == 0
     assert auto_scores(sqlite_url(course), COURSE_ID, A, ["broken"]) == {"broken": expected["broken"]}
-    (course / "submitted" / "broken" / A / "timestamp.txt").write_text("handed in on a Tuesday")
+    import shutil
+
+    shutil.rmtree(course / "autograded" / "broken" / A)
+    (course / "autograded" / "broken" / A).write_text("not a folder")
     capsys.readouterr()
 
     assert main(["autograde", A, "--course", str(course), "--workers", "2"]) == 1
@@ -425,7 +429,7 @@ def test_two_local_workers_grade_like_nbgrader_alone_and_a_failure_keeps_no_stal
         assert by[student]["max_score"] == 15
     assert got["broken"] and set(got["broken"].values()) == {0}  # no stale 15 points
     assert by["broken"]["score"] == 0 and by["broken"]["error"].startswith("nbgrader exited with status")
-    assert "There was an error processing assignment" in by["broken"]["error"]  # the log's last lines
+    assert "autograded/broken" in by["broken"]["error"]  # the log's last lines say what went wrong
     assert "broken" in out and "failed" in out and "3 of 4 graded, 1 failed" in out
 
     # the notes the grader put into each autograded notebook reach the summary
