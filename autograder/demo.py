@@ -74,7 +74,7 @@ def place_submissions(workdir: Path, assignment_id: str) -> None:
 
 
 def task_losses(workdir: Path, assignment_id: str, student_id: str) -> list[str]:
-    """'task: earned/max' for every auto-graded cell that lost points."""
+    """'task: earned/max' for every auto-graded cell that lost points (cells graded by hand are not scored yet)."""
     from nbgrader.api import Gradebook
 
     lost = []
@@ -82,6 +82,8 @@ def task_losses(workdir: Path, assignment_id: str, student_id: str) -> list[str]
         submission = gb.find_submission(assignment_id, student_id)
         for nb in submission.notebooks:
             for grade in nb.grades:
+                if grade.auto_score is None and grade.manual_score is None:
+                    continue  # an answer to grade by hand, not graded yet (nbgrader's score reads 0 until then)
                 score = grade.score
                 if score < grade.max_score:
                     lost.append(f"{grade.name.removeprefix('test_')} {score:g}/{grade.max_score:g}")

@@ -47,7 +47,7 @@ def test_solution_executes_and_its_test_cells_are_clean(path, monkeypatch):
     nb = execute(path)
     assert not errors(nb)
     for i, cell in enumerate(nb.cells):
-        if cell.metadata.get("nbgrader", {}).get("grade"):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):  # not written answers
             assert not [o for o in cell.outputs if o.get("name") == "stderr"], f"cell {i + 1} wrote to stderr"
 
 

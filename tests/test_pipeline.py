@@ -92,9 +92,18 @@ def test_solution_full_marks_untouched_zero(course):
     rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader((workdir / "grades.csv").open())}
     for assignment_id in assignment_ids(workdir / "solutions"):
         solution = rows[("solution", assignment_id)]
-        assert float(solution["score"]) == float(solution["max_score"]) > 0
+        # Answers graded by hand (written questions) count in max_score but are not scored by autograde.
+        assert float(solution["score"]) == float(solution["max_score"]) - hand_graded_points(workdir, assignment_id) > 0
         assert float(rows[("untouched", assignment_id)]["score"]) == 0
         assert task_losses(workdir, assignment_id, "solution") == []
+
+
+def hand_graded_points(workdir: Path, assignment_id: str) -> float:
+    """Points of the release's answer cells that are graded by hand (answer and grade cell at once)."""
+    release = next((workdir / "assignments" / assignment_id).glob("*.ipynb"))
+    cells = nbformat.read(str(release), as_version=4).cells
+    return sum(float(c.metadata["nbgrader"]["points"]) for c in cells
+               if c.metadata.get("nbgrader", {}).get("solution") and c.metadata["nbgrader"].get("grade"))
 
 
 def test_mistakes_lose_points_where_made_and_feedback_names_them(course):

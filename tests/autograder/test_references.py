@@ -78,3 +78,151 @@ def test_mean_std_reference_matches_torch_over_uneven_batches():
     mean, std = basics.mean_std(loader)
     assert mean == pytest.approx(x.double().mean().item(), rel=1e-12)
     assert std == pytest.approx(x.double().std(correction=0).item(), rel=1e-10)
+
+
+# --- assignment 03_init_bn_dropout -------------------------------------------------------------
+from autograder.references import init_bn_dropout as unit3  # noqa: E402
+
+FAN_SHAPES = [(5, 7), (6, 3, 5), (16, 8, 3, 3), (4, 2, 3, 1, 2)]
+
+
+@pytest.mark.parametrize("shape", FAN_SHAPES, ids=str)
+def test_fans_match_torch(shape):
+    t = torch.empty(shape)
+    assert unit3.compute_fans(t) == torch.nn.init._calculate_fan_in_and_fan_out(t)
+
+
+@pytest.mark.parametrize("name, torch_init", [
+    ("xavier_normal_", lambda t: torch.nn.init.xavier_normal_(t)),
+    ("xavier_uniform_", lambda t: torch.nn.init.xavier_uniform_(t)),
+    ("kaiming_normal_", lambda t: torch.nn.init.kaiming_normal_(t, mode="fan_in", nonlinearity="relu")),
+])
+@pytest.mark.parametrize("shape", [(300, 500), (64, 32, 3, 3)], ids=str)
+def test_initializers_have_torch_statistics(name, torch_init, shape):
+    torch.manual_seed(0)
+    ours, theirs = getattr(unit3, name)(torch.empty(shape)), torch_init(torch.empty(shape))
+    fan_in, fan_out = unit3.compute_fans(ours)
+    std = unit3.expected_std(name, fan_in, fan_out)
+    n = ours.numel()
+    for w in (ours, theirs):
+        assert abs(w.mean().item()) < 5 * std / n**0.5
+        assert abs(w.var().item() / std**2 - 1) < 5 * (2 / n) ** 0.5
+    if name == "xavier_uniform_":
+        a = 3**0.5 * std
+        assert ours.abs().max() <= a and theirs.abs().max() <= a and ours.abs().max() > 0.999 * a
+
+
+def test_xavier_gain_multiplies_the_std_like_torch():
+    torch.manual_seed(0)
+    gain = torch.nn.init.calculate_gain("tanh")
+    ours = unit3.xavier_uniform_(torch.empty(400, 200), gain=gain)
+    theirs = torch.nn.init.xavier_uniform_(torch.empty(400, 200), gain=gain)
+    assert abs(ours.std().item() / theirs.std().item() - 1) < 0.02
+
+
+def _bn_pair(shape, momentum=0.1):
+    torch.manual_seed(1)
+    c = shape[1]
+    ours = unit3.BatchNorm(c, momentum=momentum).double()
+    theirs = (torch.nn.BatchNorm1d if len(shape) == 2 else torch.nn.BatchNorm2d)(c, momentum=momentum).double()
+    with torch.no_grad():
+        for m in (ours, theirs):
+            m.weight.copy_(torch.linspace(0.5, 2.0, c))
+            m.bias.copy_(torch.linspace(-1.0, 1.0, c))
+    return ours, theirs
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (2, 4, 3, 5), (64, 16)], ids=str)
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), momentum=st.sampled_from([0.1, 0.3, 1.0]))
+def test_batchnorm_reference_matches_torch(shape, seed, momentum):
+    ours, theirs = _bn_pair(shape, momentum)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(4):  # training: outputs, gradients and running statistics after every step
+        x = (torch.randn(shape, generator=g, dtype=torch.float64) * 3 + 2)
+        upstream = torch.randn(shape, generator=g, dtype=torch.float64)
+        outs = []
+        for m in (ours, theirs):
+            xi = x.clone().requires_grad_(True)
+            y = m(xi)
+            (y * upstream).sum().backward()
+            outs.append((y.detach(), xi.grad, m.weight.grad.clone(), m.bias.grad.clone()))
+            m.zero_grad()
+        for a, b in zip(*outs):
+            torch.testing.assert_close(a, b)
+        torch.testing.assert_close(ours.running_mean, theirs.running_mean)
+        torch.testing.assert_close(ours.running_var, theirs.running_var)
+    ours.eval(), theirs.eval()
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    before = ours.running_mean.clone(), ours.running_var.clone()
+    torch.testing.assert_close(ours(x), theirs(x))
+    assert torch.equal(ours.running_mean, before[0]) and torch.equal(ours.running_var, before[1])
+
+
+@pytest.mark.parametrize("mistake", sorted(unit3.BN_MISTAKES))
+def test_every_batchnorm_mistake_differs_from_torch_on_the_checks_inputs(mistake):
+    """Each mistaken reference gives a different result from torch where the hidden checks look."""
+    differs = False
+    for shape in [(16, 5), (6, 3, 4, 5)]:
+        ours, theirs = _bn_pair(shape)
+        wrong = unit3.BatchNorm(shape[1], mistake=mistake).double()
+        wrong.load_state_dict(ours.state_dict())
+        g = torch.Generator().manual_seed(0)
+        for step in range(3):
+            x = torch.randn(shape, generator=g, dtype=torch.float64) * 2 + 1
+            with torch.no_grad():
+                differs |= not torch.allclose(wrong(x), theirs(x))
+        wrong.eval(), theirs.eval()
+        with torch.no_grad():
+            differs |= not torch.allclose(wrong(x), theirs(x))
+        differs |= not torch.allclose(wrong.running_mean, theirs.running_mean)
+        differs |= not torch.allclose(wrong.running_var, theirs.running_var)
+    assert differs
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 0.9, 1.0])
+def test_dropout_reference_has_torch_semantics(p):
+    x = torch.full((400, 500), 3.0)
+    torch.manual_seed(0)
+    ours, theirs = unit3.Dropout(p)(x), torch.nn.Dropout(p)(x)
+    for y in (ours, theirs):
+        assert abs((y == 0).double().mean().item() - p) < 5 * (p * (1 - p) / x.numel()) ** 0.5 + 1e-12
+        kept = y[y != 0]
+        if p < 1:
+            torch.testing.assert_close(kept, torch.full_like(kept, 3.0 / (1 - p)))
+        assert torch.isfinite(y).all()
+    assert torch.equal(unit3.Dropout(p).eval()(x), x) and torch.equal(torch.nn.Dropout(p).eval()(x), x)
+
+
+def test_dropout_reference_gradient_uses_the_forward_mask():
+    x = (torch.rand(50, 40) + 0.5).requires_grad_(True)
+    torch.manual_seed(3)
+    y = unit3.Dropout(0.4)(x)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (y.detach() != 0).double().float() / 0.6)
+
+
+def test_experiment_target_is_met_with_batchnorm_and_missed_without():
+    """The hidden checks' experiment: the reference network with BatchNorm reaches the target, without it not."""
+    import course
+    e, OFFLINE_ROOT = unit3.EXPERIMENT, unit3.OFFLINE_ROOT
+
+    x, y = course.to_tensors(course.load_mnist(train=True, root=OFFLINE_ROOT, download=False))
+    xt, yt = course.to_tensors(course.load_mnist(train=False, root=OFFLINE_ROOT, download=False))
+    accuracy, threads = {}, torch.get_num_threads()
+    torch.set_num_threads(1)  # as the hidden checks run it (and far faster on a busy machine)
+    for bn in (True, False):
+        torch.manual_seed(0)
+        model = unit3.make_mlp(e["depth"], e["width"], bn)
+        opt = torch.optim.SGD(model.parameters(), lr=e["lr"])
+        for _ in range(e["epochs"]):
+            for xb, yb in course.TensorLoader(x, y, batch_size=e["batch_size"], seed=0):
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(xb), yb).backward()
+                opt.step()
+        model.eval()
+        with torch.no_grad():
+            out = model(xt)
+        accuracy[bn] = (out.argmax(1) == yt).double().mean().item() if torch.isfinite(out).all() else 0.0
+    torch.set_num_threads(threads)
+    assert accuracy[True] >= e["target"] + 0.03 and accuracy[False] < e["target"] - 0.2, accuracy
