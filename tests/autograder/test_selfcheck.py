@@ -111,3 +111,9 @@ def test_self_check_from_a_kernel(tmp_path, private_env):
     text = "".join(o["content"].get("text", "") for o in outputs if o["msg_type"] == "stream")
     assert "Checked optimizers.ipynb as saved at" in html and "Total: 17 / 17 points" in html, (html, text)
     assert "RC 0" in text
+
+
+def test_course_holds_no_checks_and_imports_no_autograder():
+    source = (REPO / "course" / "selfcheck.py").read_text()
+    assert "import autograder" not in source and "from autograder" not in source
+    assert "checks" not in {p.name for p in (REPO / "course").iterdir()}
