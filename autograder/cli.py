@@ -1,6 +1,7 @@
 """Command line: ``odl-grade`` (or ``python -m autograder``).
 
-    odl-grade check NOTEBOOK       run the hidden checks on a notebook, print the report (no gradebook)
+    odl-grade check NOTEBOOK       run the hidden checks on a notebook, print the report (no gradebook);
+                                   --server: keep a warm check server, --changed: only the changed tasks
     odl-grade release [ID ...]     regenerate the course's assignments/ from its solutions/ with nbgrader
     odl-grade demo                 the instructor pipeline end to end, in .work/demo
     odl-grade autograde ID         autograde every submission of an assignment in parallel, print a summary
@@ -17,31 +18,15 @@ from autograder import isolation
 
 def cmd_check(args) -> int:
     from autograder.assignments import find_assignment
-    from autograder.notebook import NotebookError, read_notebook
-    from autograder.preprocessors import TEST_PREFIX, graded_test_cells, grader_notes
-    from autograder.runner import format_task, run_checks
+    from autograder.notebook import NotebookError
+    from autograder.selfcheck import check
 
     try:
         assignment = find_assignment(args.notebook, args.assignment)
-        nb = read_notebook(args.notebook)
+        return check(args.notebook, assignment, server=args.server, changed=args.changed)
     except (KeyError, NotebookError) as exc:
         print(f"odl-grade check: {exc.args[0]}", file=sys.stderr)
         return 2
-    report = run_checks(nb, assignment)
-    for note in grader_notes(report):
-        print(f"Note: {note}", end="\n\n")
-    total = earned = 0.0
-    for cell in graded_test_cells(nb):
-        grade_id = cell.metadata.nbgrader.get("grade_id", "")
-        if not grade_id.startswith(TEST_PREFIX):
-            continue
-        points = float(cell.metadata.nbgrader["points"])
-        text, score = format_task(report, grade_id[len(TEST_PREFIX):], points)
-        print(text, end="\n\n")
-        total += points
-        earned += score
-    print(f"Total: {earned:g} / {total:g} points")
-    return 0
 
 
 def cmd_release(args) -> int:
@@ -95,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check", help="run the hidden checks on a notebook and print the report")
     p.add_argument("notebook")
     p.add_argument("--assignment", help="assignment id (default: found from the notebook's file name)")
+    p.add_argument("--server", action="store_true",
+                   help="use your own warm check server (started on first use, ends after 30 idle minutes): "
+                        "seconds faster from the second check on")
+    p.add_argument("--changed", action="store_true",
+                   help="check only the tasks whose cells changed since the last check; the others' results "
+                        "are the last check's")
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("release", help="regenerate the course's assignments/ from its solutions/",
                        description="Regenerate the release (assignments/) of the course in the current folder "

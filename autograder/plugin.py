@@ -74,6 +74,7 @@ def pytest_addoption(parser):
     group.addoption("--crashed", help="JSON: cells and checks that ended an earlier run, not to be run again")
     group.addoption("--guard", help="JSON: Guard(...) arguments (paths student code may not read or change)")
     group.addoption("--memory-limit", type=int, default=0, help="MB of address space (0: no limit; not with CUDA)")
+    group.addoption("--tasks", default="", help="comma-separated tasks to check (default: every task)")
 
 
 class _Progress:
@@ -114,6 +115,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "task(name): the graded task (nbgrader test cell test_<name>) a check belongs to")
     config._autograder_records = []
     config._autograder_tampering = []
+    config._autograder_scoring = {}
     # Opened now, before any student code runs: the guard forbids writing here later.
     report = config.getoption("--report")
     config._autograder_report = open(report, "w") if report else None
@@ -344,8 +346,20 @@ def student(request):
     return result
 
 
+def _collect_scoring(config, items) -> None:
+    """The scoring models (``SCORING``, see autograder.scoring) of the check modules, for the report."""
+    for module in {id(item.module): item.module for item in items if getattr(item, "module", None)}.values():
+        for task, parts in getattr(module, "SCORING", {}).items():
+            config._autograder_scoring[task] = [part.to_json() for part in parts]
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Tasks whose code ended an earlier run (a crash, an endless loop) fail without running again."""
+    """Only the tasks asked for (--tasks); tasks whose code ended an earlier run (a crash, an endless loop)
+    fail without running again."""
+    _collect_scoring(config, items)
+    wanted = {t for t in config.getoption("--tasks").split(",") if t}
+    if wanted:
+        items[:] = [item for item in items if _task_of(item) in wanted]
     crashed = config._autograder_crashed.get("tasks", {})
     if not crashed:
         return
@@ -444,6 +458,7 @@ def pytest_sessionfinish(session, exitstatus):
             "records": config._autograder_records,
             "cell_errors": student.cell_errors if student else [],
             "tampering": config._autograder_tampering,
+            "scoring": config._autograder_scoring,
             "exitstatus": int(exitstatus),
         },
         out,

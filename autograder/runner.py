@@ -23,6 +23,7 @@ from autograder.assignments import Assignment
 from autograder.checkserver import (CheckServer, ServedProcess, configured_address, protected_folders, reachable,
                                     spool_folder)
 from autograder.notebook import dump_cells, gradable_code
+from autograder.scoring import Part, default_parts, earned_fraction, part_points
 
 # One check function counts once, whatever its parametrization (devices, dtypes):
 # it passes only if every case passes, so a CPU-only and a GPU grader agree on
@@ -40,10 +41,17 @@ class CheckResult:
 class TaskResult:
     task: str
     checks: list[CheckResult] = field(default_factory=list)
+    declared: list[Part] | None = None  # the task's scoring model (autograder.scoring), None: one part per check
+
+    @property
+    def parts(self) -> list[Part]:
+        return list(self.declared) if self.declared else default_parts([c.function for c in self.checks])
 
     @property
     def fraction(self) -> float:
-        return sum(c.passed for c in self.checks) / len(self.checks) if self.checks else 0.0
+        if not self.checks:
+            return 0.0
+        return earned_fraction(self.parts, {c.function: c.passed for c in self.checks})
 
     def score(self, points: float) -> float:
         return round(points * self.fraction, 2)
@@ -74,6 +82,9 @@ def _build_report(data: dict, restarts: list[str]) -> Report:
             result.passed = False
             case = rec["id"][len(rec["function"]):]
             result.message = (f"[{case.strip('[]')}] " if case else "") + rec["message"]
+    for task, parts in data.get("scoring", {}).items():
+        if task in tasks:
+            tasks[task].declared = [Part.from_json(p) for p in parts]
     return Report(tasks, data.get("cell_errors", []), tampering=list(data.get("tampering", [])), restarts=restarts)
 
 
@@ -107,7 +118,7 @@ class PendingChecks:
 
     def __init__(self, nb, assignment: Assignment, *, timeout: float, check_timeout: float, python: str | None,
                  guard: dict | None = None, memory_limit_mb: int = 0, cell_timeout: float = 60.0,
-                 server: str | CheckServer | None = None):
+                 server: str | CheckServer | None = None, tasks: list[str] | None = None):
         # Student code runs in a sandbox (autograder.isolation) unless the unsafe mode was chosen; this raises
         # isolation.SandboxUnavailable, with how to install bubblewrap, when it cannot.
         self.sandboxed = isolation.required()
@@ -130,6 +141,7 @@ class PendingChecks:
         self.guard.setdefault("readonly", [])
         self.guard["protected"] = list(self.guard.get("protected", [])) + [str(tmp / "report"), str(tmp / "progress")]
         self.memory_limit_mb, self.cell_timeout = memory_limit_mb, cell_timeout
+        self.tasks = list(tasks) if tasks is not None else None  # None: every task; else only these
         # A warm check server (autograder.checkserver) forks the process, unless another Python is asked for:
         # ``server`` (an address, or a CheckServer that may still be warming up), else AUTOGRADER_CHECK_SERVER.
         self.served = 0  # how many runs the server forked (the rest were fresh processes)
@@ -203,6 +215,8 @@ class PendingChecks:
             f"--crashed={json.dumps(self.crashed)}", f"--guard={json.dumps(self.guard)}",
             f"--memory-limit={self.memory_limit_mb}",
         ]
+        if self.tasks is not None:
+            args.append(f"--tasks={','.join(self.tasks)}")
         address = self._server_address() if self._server else None
         if address:
             try:  # a child of the warm check server: the same process, without 3-4 s of start-up
@@ -289,7 +303,8 @@ class PendingChecks:
                     timed_out = True
                 if self._report.exists() and self._report.stat().st_size > 0:
                     data = json.loads(self._report.read_text())
-                    if data["exitstatus"] not in (0, 1):  # 0: all passed, 1: some failed; else a usage error
+                    ok = (0, 1, 5) if self.tasks is not None else (0, 1)  # 5: none of the tasks asked for
+                    if data["exitstatus"] not in ok:  # 0: all passed, 1: some failed; else a usage error
                         return Report({}, data.get("cell_errors", []), tampering=data.get("tampering", []),
                                       problem=f"the checks could not run (pytest exit {data['exitstatus']}):\n"
                                               f"{self._tail()}")
@@ -332,14 +347,17 @@ class PendingChecks:
 
 def start_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
                  python: str | None = None, guard: dict | None = None, memory_limit_mb: int = 0,
-                 cell_timeout: float = 60.0, server: str | CheckServer | None = None) -> PendingChecks:
+                 cell_timeout: float = 60.0, server: str | CheckServer | None = None,
+                 tasks: list[str] | None = None) -> PendingChecks:
     """Start every check of ``assignment`` on notebook ``nb`` in a fresh process; collect with .result().
 
     ``guard``: paths student code may not read (``protected``) or change (``readonly`` minus ``writable``),
-    see :class:`autograder.sandbox.Guard`; the autograder's own files are always protected.
+    see :class:`autograder.sandbox.Guard`; the autograder's own files are always protected. ``tasks``: check
+    only these tasks (the notebook's cells all run: later answers may use earlier ones).
     """
     return PendingChecks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python,
-                         guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout, server=server)
+                         guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout, server=server,
+                         tasks=tasks)
 
 
 def run_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_timeout: float = 60.0,
@@ -348,6 +366,13 @@ def run_checks(nb, assignment: Assignment, *, timeout: float = 600.0, check_time
     """Run every check of ``assignment`` on notebook ``nb`` in a fresh process and wait for the report."""
     return start_checks(nb, assignment, timeout=timeout, check_timeout=check_timeout, python=python,
                         guard=guard, memory_limit_mb=memory_limit_mb, cell_timeout=cell_timeout).result()
+
+
+def scoring_line(result: TaskResult, points: float) -> str:
+    """What the points are for: "3 points: 2.25 for the steps, 0.75 for the state"."""
+    parts = result.parts
+    shares = ", ".join(f"{worth:g} for {p.name}" for p, worth in zip(parts, part_points(parts, points)))
+    return f"{points:g} point{'' if points == 1 else 's'}: {shares}"
 
 
 def format_task(report: Report, task: str, points: float) -> tuple[str, float]:
@@ -362,12 +387,27 @@ def format_task(report: Report, task: str, points: float) -> tuple[str, float]:
         return f"No checks were found for task '{task}' (an instructor error).\nScore: 0 / {points:g}", 0.0
     score = result.score(points)
     passed = sum(c.passed for c in result.checks)
-    lines = [f"Task '{task}': {passed} of {len(result.checks)} checks passed. Score: {score:g} / {points:g}"]
-    for c in result.checks:
-        mark = "PASS" if c.passed else "FAIL"
-        lines.append(f"  {mark} {c.function.removeprefix('test_').replace('_', ' ')}")
-        if not c.passed:
-            lines.extend("       " + line for line in c.message.splitlines())
+    lines = [f"Task '{task}': {passed} of {len(result.checks)} checks passed. Score: {score:g} / {points:g}",
+             f"  {scoring_line(result, points)}"]
+    by_function = {c.function: c for c in result.checks}
+    shown = set()
+    for part, worth in zip(result.parts, part_points(result.parts, points)):
+        checks = [by_function[f] for f in part.checks if f in by_function]
+        if result.declared:
+            earned = bool(checks) and len(checks) == len(part.checks) and all(c.passed for c in checks)
+            lines.append(f"  {'EARNED' if earned else 'LOST'} {worth:g} for {part.name}"
+                         + (f" ({part.about})" if part.about else ""))
+        for c in checks:
+            shown.add(c.function)
+            mark = "PASS" if c.passed else "FAIL"
+            indent = "    " if result.declared else "  "
+            lines.append(f"{indent}{mark} {c.function.removeprefix('test_').replace('_', ' ')}")
+            if not c.passed:
+                lines.extend(indent + "     " + line for line in c.message.splitlines())
+    for c in result.checks:  # in no part (an instructor error that autograder.scoring.validate reports): no points
+        if c.function not in shown:
+            lines.append(f"  {'PASS' if c.passed else 'FAIL'} {c.function.removeprefix('test_').replace('_', ' ')}"
+                         " (counts for no points)")
     if report.restarts and passed < len(result.checks):
         lines.append("  Note: your code ended the grading process; the grader skipped what ended it and went on:")
         lines.extend(f"    {r}" for r in report.restarts)

@@ -148,6 +148,20 @@ MISTAKES: dict[str, list[Mistake]] = {
     ],
 }
 
+# How wrong each mistake is, for the scoring policy (autograder.scoring, tests/autograder/test_checks.py):
+# "wrong": a wrong algorithm, which keeps at most 1/3 of its task's points; "slip": the right algorithm with a
+# slip (state on the wrong device or dtype, the wrong loss reported after the right training), which keeps at
+# least 2/3. Mistakes not listed only have to cost points.
+SEVERITY: dict[str, str] = {
+    **dict.fromkeys(["relu_on_logits", "no_zero_grad", "sgd_on_a_copy", "momentum_torch_form", "momentum_wrong_sign",
+                     "momentum_state_reset", "nesterov_is_plain_momentum", "adagrad_decays", "rmsprop_eps_inside",
+                     "rmsprop_accumulates", "adam_no_bias_correction", "adam_step_starts_at_one",
+                     "adam_step_incremented_after_use", "adam_v_from_gradient", "momentum_dampened",
+                     "rmsprop_hard_coded_rho", "adam_efficient_form"], "wrong"),
+    "adagrad_state_on_cpu_float32": "slip",
+    "last_batch_loss": "slip",
+}
+
 
 # An answer cell that makes every later test cell a no-op in the student's kernel. Under stock
 # nbgrader, a test cell with no output earns full credit, so this alone scores full marks; the

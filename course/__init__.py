@@ -5,7 +5,8 @@
     train_loader, test_loader = course.fast_loaders("mnist", device=device)
 
 Lecture 01 (Tensors): :func:`get_device`, :func:`available_devices`, :func:`seed_everything`.
-Assignments: :func:`grading` (true while nbgrader autogrades a notebook).
+Assignments: :func:`grading` (true while nbgrader autogrades a notebook), :func:`self_check` (the grader's
+report on the saved notebook, when the autograder is installed for self-study).
 Lecture 02 (Loading MNIST, training and testing loops): :func:`load_mnist`,
 :func:`load_fashion_mnist`, :class:`ImageSplit`, :func:`mnist_loaders`,
 :func:`fast_loaders`, :class:`TensorLoader`, :func:`to_tensors`, :func:`fit`,
@@ -32,6 +33,7 @@ from .data import (
 )
 from .optim import RuleOptimizer
 from .devices import available_devices, get_device, grading, seed_everything
+from .selfcheck import self_check
 from .plots import plot_history, plot_loss_surface, show_images
 from .training import History, evaluate, fit
 
@@ -40,6 +42,7 @@ __all__ = [
     "available_devices",
     "seed_everything",
     "grading",
+    "self_check",
     "load_mnist",
     "load_fashion_mnist",
     "DatasetUnavailable",

