@@ -252,6 +252,16 @@ class ModeProbe(nn.Module):
         return F.log_softmax(self.fc(x.reshape(len(x), -1)), dim=1)
 
 
+# Training mistakes: each changes the weights after an epoch and, with them, the losses the epoch sees.
+TRAINING_MISTAKES = {
+    "optimizer.zero_grad() is not called each batch, so gradients accumulate": {"zero_grad": False},
+    "the loss uses reduction='sum', so the step is batch-size times too large": {"reduction": "sum"},
+    "every step sees zero gradients: optimizer.zero_grad() runs between loss.backward() and optimizer.step() "
+    "(or step() comes before backward()); the order is zero_grad(), forward, backward(), step()":
+        {"order": "backward_zero_step"},
+}
+
+
 @pytest.mark.task("train_epoch")
 def test_train_epoch_matches_reference(student, device):
     model, reference = reference_pair(device)
@@ -259,13 +269,7 @@ def test_train_epoch_matches_reference(student, device):
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
     mistakes = {}
-    for cause, kwargs in {
-        "optimizer.zero_grad() is not called each batch, so gradients accumulate": {"zero_grad": False},
-        "the loss uses reduction='sum', so the step is batch-size times too large": {"reduction": "sum"},
-        "every step sees zero gradients: optimizer.zero_grad() runs between loss.backward() and optimizer.step() "
-        "(or step() comes before backward()); the order is zero_grad(), forward, backward(), step()":
-            {"order": "backward_zero_step"},
-    }.items():
+    for cause, kwargs in TRAINING_MISTAKES.items():
         twin = copy.deepcopy(reference)
         ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device, **kwargs)
         mistakes[cause] = twin.fc2.weight.detach()
@@ -291,6 +295,9 @@ def test_train_epoch_returns_the_mean_loss(student, device):
         twin = reference_pair(device)[1]
         losses[cause] = ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device,
                                         report=report)
+    for cause, kwargs in TRAINING_MISTAKES.items():  # a wrong training step changes the losses it reports too
+        twin = reference_pair(device)[1]
+        losses[cause] = ref.train_epoch(twin, loader, torch.optim.SGD(twin.parameters(), lr=0.1), device, **kwargs)
     check_number(got, expected, "the mean training loss train_epoch returned", rtol=1e-4, atol=1e-6,
                  mistakes=losses)
 
