@@ -395,7 +395,8 @@ def spool_folder(server: "str | CheckServer | None") -> str | None:
     return spool if os.path.isdir(spool) else None
 
 
-def sandboxed_command(cmd: list[str], folder: Path, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+def sandboxed_command(cmd: list[str], folder: Path, env: dict[str, str], boxes: list | None = None
+                      ) -> tuple[list[str], dict[str, str]]:
     """``cmd`` (a check server) as run in its sandbox: it sees its socket's folder, its spool and the read-only
     environment, and lasts as long as the grading (the limits are the whole server's, shared by its children)."""
     from autograder import isolation
@@ -404,6 +405,8 @@ def sandboxed_command(cmd: list[str], folder: Path, env: dict[str, str]) -> tupl
     spool.mkdir(mode=0o700, exist_ok=True)
     box = isolation.Sandbox(writable=[str(folder), str(spool)], autograder=True, max_processes=512,
                             max_cpu_seconds=7 * 24 * 3600)
+    if boxes is not None:
+        boxes.append(box)  # the caller cleans it up (its cgroup) when the server ends
     keep = {k: env[k] for k in ("ODL_GRADING_CPUS",) if k in env}
     return box.command(cmd), isolation.sandbox_env(env, **keep, **{SANDBOXED_ENV: "1"})
 
@@ -424,6 +427,7 @@ class CheckServer:
         self.error = ""
         self._proc = None
         self.folder: Path | None = None  # the socket's private folder, from start() on (guards protect it)
+        self._boxes: list = []  # its sandbox, cleaned up by stop()
 
     def start(self) -> "CheckServer":
         """Start the process (it warms up in the background; :meth:`wait_ready` waits for it)."""
@@ -445,7 +449,7 @@ class CheckServer:
             from autograder import isolation
 
             if isolation.required():
-                cmd, env = sandboxed_command(cmd, self.folder, env)
+                cmd, env = sandboxed_command(cmd, self.folder, env, self._boxes)
             self._proc = subprocess.Popen(cmd,
                                           env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                           start_new_session=True)
@@ -473,6 +477,8 @@ class CheckServer:
 
     def stop(self) -> None:
         self._end_process()
+        for box in self._boxes:
+            box.cleanup()
         if self.folder is not None:
             import shutil
 

@@ -294,6 +294,18 @@ class Sandbox:
             os.rmdir(path)
         except OSError:
             pass
+        sweep_cgroups()
+
+
+def sweep_cgroups() -> None:
+    """Remove the empty cgroups of sandboxes whose owner ended without cleaning up (killed graders)."""
+    for base in (_PIDS_V1, _V2):
+        for path in glob.glob(os.path.join(base, "odl-sandbox-*")):
+            try:
+                if not Path(path, "cgroup.procs").read_text().strip():
+                    os.rmdir(path)  # fails, harmlessly, if a process joined it meanwhile
+            except OSError:
+                pass
 
 
 def _read(path: str) -> str:
