@@ -172,23 +172,25 @@ def spool(server, tmp_path):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_child_whose_client_goes_away_is_killed(server, spool):
+def _beating_child(server: str, spool: Path) -> tuple[ServedProcess, Path]:
+    """A served child that writes a heartbeat into ``spool`` until it is killed; (its process, the heartbeat file)."""
     beat = spool / "beat.txt"
     (spool / "test_beat.py").write_text(HEARTBEAT.format(path=str(beat)))
     proc = ServedProcess(server, [str(spool / "test_beat.py"), "-p", "no:cacheprovider", "-q"], cwd=str(spool),
                          output=str(spool / "out.txt"), env=dict(os.environ))
     assert _beating(beat)
+    return proc, beat
+
+
+def test_a_child_whose_client_goes_away_is_killed(server, spool):
+    proc, beat = _beating_child(server, spool)
     proc._conn.close()  # nbgrader was killed
     time.sleep(1)
     assert not _beating(beat, within=2)
 
 
 def test_a_child_is_killed_when_its_client_asks(server, spool):
-    beat = spool / "beat.txt"
-    (spool / "test_beat.py").write_text(HEARTBEAT.format(path=str(beat)))
-    proc = ServedProcess(server, [str(spool / "test_beat.py"), "-p", "no:cacheprovider", "-q"], cwd=str(spool),
-                         output=str(spool / "out.txt"), env=dict(os.environ))
-    assert _beating(beat)
+    proc, beat = _beating_child(server, spool)
     proc.kill()  # what the runner does at a time-out: by the server, which knows the child's pid
     assert proc.wait(10) == -9
     assert not _beating(beat, within=2)
