@@ -28,9 +28,13 @@ def _numpy(values: Any) -> np.ndarray:
     return np.asarray(values)
 
 
+def _recorded(histories: Mapping[str, History]) -> set[str]:
+    return {key for history in histories.values() for record in history.records for key in record}
+
+
 def plot_history(
     histories: History | Mapping[str, History],
-    metrics: Sequence[str] = ("train_loss", "test_loss", "test_accuracy"),
+    metrics: Sequence[str] = ("train_loss", "val_loss", "val_accuracy"),
     axes: Sequence[Axes] | None = None,
     title: str | None = None,
 ) -> Figure:
@@ -38,15 +42,18 @@ def plot_history(
 
     ``histories`` is one :class:`~course.History` or a dict such as
     ``{"SGD": h1, "Adam": h2}``. Metrics a history did not record (``None``,
-    e.g. ``test_loss`` without a test loader) are left out.
+    e.g. ``val_loss`` without a validation loader) are left out. The old names
+    ``test_loss`` and ``test_accuracy`` mean ``val_loss`` and ``val_accuracy``.
 
     Introduced in lecture 02 (Training and testing loops).
     """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    from .training import _RENAMED_KEYS
+
     named = dict(histories) if isinstance(histories, Mapping) else {"": histories}
-    metrics = list(metrics)
+    metrics = [_RENAMED_KEYS.get(m, m) if m not in _recorded(named) else m for m in metrics]
     if axes is None:
         fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
         axes = list(axes[0])

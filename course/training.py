@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,10 +27,13 @@ LossFn = Callable[..., torch.Tensor]
 class History:
     """What :func:`fit` recorded: one dict per epoch and the loss of every batch.
 
-    Each record has ``epoch`` (1-based), ``train_loss``, ``test_loss``,
-    ``test_accuracy`` (in [0, 1]) and ``seconds``; the ``test_*`` values are
-    ``None`` when ``fit`` had no test loader. ``history["train_loss"]`` is the
-    list of that value over epochs.
+    Each record has ``epoch`` (1-based), ``train_loss``, ``val_loss``,
+    ``val_accuracy`` (in [0, 1]) and ``seconds``; the ``val_*`` values are
+    ``None`` when ``fit`` had no validation loader. ``history["train_loss"]`` is
+    the list of that value over epochs. The keys ``test_loss`` and
+    ``test_accuracy`` of earlier versions still work, with a ``FutureWarning``:
+    what ``fit`` evaluates on while training is a validation set (it chooses
+    when to stop and how to schedule), not the test set.
 
     Introduced in lecture 02 (Training and testing loops).
     """
@@ -38,6 +42,10 @@ class History:
     batch_losses: list[float] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> list[Any]:
+        if key in _RENAMED_KEYS and self.records and key not in self.records[0]:
+            warnings.warn(f"History[{key!r}] is now History[{_RENAMED_KEYS[key]!r}]: fit evaluates on a validation "
+                          "loader (val_loader=...)", FutureWarning, stacklevel=2)
+            key = _RENAMED_KEYS[key]
         if self.records and key not in self.records[0]:
             raise KeyError(f"{key!r}; History records have {sorted(self.records[0])}")
         return [record[key] for record in self.records]
@@ -53,6 +61,12 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         """``{"records": [...], "batch_losses": [...]}``, plain Python; ``History(**h.to_dict())`` rebuilds it."""
         return asdict(self)
+
+
+_RENAMED_KEYS = {"test_loss": "val_loss", "test_accuracy": "val_accuracy"}
+
+# What fit calls each epoch (see its docstring): callback(epoch, model, optimizer, history) -> stop?
+Callback = Callable[[int, nn.Module, Any, "History"], Any]
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -130,19 +144,33 @@ def fit(
     epochs: int = 1,
     *,
     loss_fn: LossFn = F.cross_entropy,
-    test_loader: Iterable | None = None,
+    val_loader: Iterable | None = None,
     device: str | torch.device | None = None,
     scheduler: Any | None = None,
     progress: bool | None = None,
     history: History | None = None,
+    callbacks: Iterable[Callback] = (),
+    test_loader: Iterable | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the :class:`History`.
 
     Each batch: ``optimizer.zero_grad()``, forward, ``loss_fn``, ``backward()``,
-    ``optimizer.step()``; ``scheduler.step()`` after each epoch (given the test
-    loss, or the train loss, for ``ReduceLROnPlateau``). With a ``test_loader``
-    every epoch ends with :func:`evaluate`. The model is moved to ``device``
-    (default: where its first parameter is). Pass ``history`` to continue it.
+    ``optimizer.step()``; ``scheduler.step()`` after each epoch (given the
+    validation loss, or the train loss, for ``ReduceLROnPlateau``). With a
+    ``val_loader`` every epoch ends with :func:`evaluate` on it: a validation
+    split, never the test set, since what is seen during training (a schedule,
+    early stopping, your own eye on the curve) tunes to it. ``test_loader=`` is
+    the old name of ``val_loader`` and still works, with a ``FutureWarning``.
+    The model is moved to ``device`` (default: where its first parameter is).
+    Pass ``history`` to continue it.
+
+    ``callbacks``: callables ``callback(epoch, model, optimizer, history)``,
+    called in order once before the first epoch (``epoch`` is the number of
+    epochs already in ``history``, 0 for a fresh one) and after every epoch
+    (``epoch`` 1-based, after its record is in ``history`` and the scheduler
+    has stepped). A callback that returns ``True`` stops training after that
+    epoch (early stopping); any other return value is ignored. Lectures 04-05
+    use one to watch the step an epoch takes; unit 5 builds instruments on it.
 
     ``progress`` shows a tqdm bar over the batches and prints one summary line
     per epoch; ``None`` means on unless ``COURSE_PROGRESS=0``. A NaN or infinite
@@ -150,6 +178,13 @@ def fit(
 
     Introduced in lecture 02 (Training and testing loops).
     """
+    if test_loader is not None:
+        if val_loader is not None:
+            raise TypeError("fit() got both val_loader and its old name test_loader; pass val_loader only")
+        warnings.warn("fit(test_loader=...) is now fit(val_loader=...): evaluate on a validation split while "
+                      "training and on the test set once, at the end", FutureWarning, stacklevel=2)
+        val_loader = test_loader
+    callbacks = list(callbacks)
     device = _model_device(model) if device is None else torch.device(device)
     model.to(device)
     history = History() if history is None else history
@@ -159,6 +194,8 @@ def fit(
     if show:
         from tqdm.auto import tqdm
 
+    if any([callback(first_epoch - 1, model, optimizer, history) is True for callback in callbacks]):
+        return history
     for epoch in range(first_epoch, last_epoch + 1):
         start = time.perf_counter()
         model.train()
@@ -188,25 +225,28 @@ def fit(
         record: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": total_loss / count,
-            "test_loss": None,
-            "test_accuracy": None,
+            "val_loss": None,
+            "val_accuracy": None,
         }
-        if test_loader is not None:
-            record["test_loss"], record["test_accuracy"] = evaluate(model, test_loader, loss_fn, device)
+        if val_loader is not None:
+            record["val_loss"], record["val_accuracy"] = evaluate(model, val_loader, loss_fn, device)
         record["seconds"] = time.perf_counter() - start
         history.records.append(record)
         if scheduler is not None:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(record["test_loss"] if record["test_loss"] is not None else record["train_loss"])
+                scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["train_loss"])
             else:
                 scheduler.step()
         if show:
             print(_summary(record, last_epoch), flush=True)
+        # Every callback sees every epoch (a list, not any() over a generator, which would stop at the first True).
+        if any([callback(epoch, model, optimizer, history) is True for callback in callbacks]):
+            break
     return history
 
 
 def _summary(record: dict[str, Any], last_epoch: int) -> str:
     line = f"epoch {record['epoch']}/{last_epoch}: train_loss {record['train_loss']:.4f}"
-    if record["test_loss"] is not None:
-        line += f", test_loss {record['test_loss']:.4f}, test_accuracy {100 * record['test_accuracy']:.2f}%"
+    if record["val_loss"] is not None:
+        line += f", val_loss {record['val_loss']:.4f}, val_accuracy {100 * record['val_accuracy']:.2f}%"
     return line + f" ({record['seconds']:.1f} s)"

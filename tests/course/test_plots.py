@@ -28,8 +28,8 @@ def _history(offset: float, with_test: bool = True) -> History:
         {
             "epoch": e,
             "train_loss": 1 / e + offset,
-            "test_loss": 1.1 / e + offset if with_test else None,
-            "test_accuracy": 0.8 + 0.05 * e if with_test else None,
+            "val_loss": 1.1 / e + offset if with_test else None,
+            "val_accuracy": 0.8 + 0.05 * e if with_test else None,
             "seconds": 0.1,
         }
         for e in (1, 2, 3)
@@ -42,17 +42,17 @@ def test_plot_history_single_and_named():
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     assert all(len(ax.lines) == 1 for ax in fig.axes)
     assert list(fig.axes[0].lines[0].get_xdata()) == [1, 2, 3]
-    fig = plot_history({"SGD": _history(0.0), "Adam": _history(0.1)}, metrics=("train_loss", "test_accuracy"))
+    fig = plot_history({"SGD": _history(0.0), "Adam": _history(0.1)}, metrics=("train_loss", "val_accuracy"))
     assert len(fig.axes) == 2
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["SGD", "Adam"]
 
 
 def test_plot_history_on_given_axes_and_without_test_metrics():
     fig, axes = plt.subplots(1, 2)
-    out = plot_history({"no test": _history(0.0, with_test=False)}, metrics=("train_loss", "test_loss"), axes=axes)
+    out = plot_history({"no test": _history(0.0, with_test=False)}, metrics=("train_loss", "val_loss"), axes=axes)
     assert out is fig
     assert len(axes[0].lines) == 1 and len(axes[1].lines) == 0
-    assert "no test_loss recorded" in [t.get_text() for t in axes[1].texts]
+    assert "no val_loss recorded" in [t.get_text() for t in axes[1].texts]
     with pytest.raises(ValueError, match="axes"):
         plot_history(_history(0.0), axes=axes)
 

@@ -36,16 +36,16 @@ def test_fit_learns_and_records(model, loaders):
     train_loader, test_loader = loaders
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     before, _ = evaluate(model, test_loader)
-    history = fit(model, train_loader, optimizer, epochs=4, test_loader=test_loader, progress=False)
+    history = fit(model, train_loader, optimizer, epochs=4, val_loader=test_loader, progress=False)
     assert isinstance(history, History) and len(history) == 4
     assert history["epoch"] == [1, 2, 3, 4]
-    assert set(history.last) == {"epoch", "train_loss", "test_loss", "test_accuracy", "seconds"}
+    assert set(history.last) == {"epoch", "train_loss", "val_loss", "val_accuracy", "seconds"}
     assert history["train_loss"][-1] < history["train_loss"][0]
-    assert history.last["test_loss"] < before
-    assert history.last["test_accuracy"] > 0.95
+    assert history.last["val_loss"] < before
+    assert history.last["val_accuracy"] > 0.95
     assert all(r["seconds"] >= 0 for r in history.records)
     assert len(history.batch_losses) == 4 * len(train_loader)
-    assert (history.last["test_loss"], history.last["test_accuracy"]) == pytest.approx(evaluate(model, test_loader))
+    assert (history.last["val_loss"], history.last["val_accuracy"]) == pytest.approx(evaluate(model, test_loader))
     assert model.training
 
 
@@ -54,8 +54,8 @@ def test_fit_train_loss_is_the_sample_weighted_mean(model):
     history = fit(model, TensorLoader(x, y, batch_size=4, shuffle=False), torch.optim.SGD(model.parameters(), lr=0.0))
     expected = (4 * history.batch_losses[0] + 4 * history.batch_losses[1] + 2 * history.batch_losses[2]) / 10
     assert history.last["train_loss"] == pytest.approx(expected)
-    assert history.last["test_loss"] is None and history.last["test_accuracy"] is None
-    assert history["test_accuracy"] == [None]
+    assert history.last["val_loss"] is None and history.last["val_accuracy"] is None
+    assert history["val_accuracy"] == [None]
 
 
 def test_fit_continues_a_history(model, loaders):
@@ -72,9 +72,9 @@ def test_fit_with_a_dataloader_and_scheduler(model):
     optimizer = torch.optim.SGD(model.parameters(), lr=0.4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     history = fit(model, DataLoader(dataset, batch_size=16, shuffle=True), optimizer, epochs=3, scheduler=scheduler,
-                  test_loader=DataLoader(dataset, batch_size=64), device="cpu")
+                  val_loader=DataLoader(dataset, batch_size=64), device="cpu")
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
-    assert len(history) == 3 and 0.0 <= history.last["test_accuracy"] <= 1.0
+    assert len(history) == 3 and 0.0 <= history.last["val_accuracy"] <= 1.0
 
 
 def test_fit_with_reduce_lr_on_plateau(model, loaders):
@@ -105,9 +105,9 @@ def test_diverging_training_raises(model, loaders):
 
 
 def test_progress_output(model, loaders, capsys, monkeypatch):
-    fit(model, loaders[0], torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, test_loader=loaders[1], progress=True)
+    fit(model, loaders[0], torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, val_loader=loaders[1], progress=True)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and lines[0].startswith("epoch 1/2: train_loss") and "test_accuracy" in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/2: train_loss") and "val_accuracy" in lines[0]
     fit(model, loaders[0], torch.optim.SGD(model.parameters(), lr=0.1))  # COURSE_PROGRESS=0 from conftest
     assert capsys.readouterr() == ("", "")
     monkeypatch.setenv("COURSE_PROGRESS", "1")
@@ -176,7 +176,7 @@ def test_evaluate_restores_the_mode(loaders):
 def test_history_helpers():
     history = History()
     assert len(history) == 0 and history.last is None and history["train_loss"] == []
-    history.records.append({"epoch": 1, "train_loss": 0.5, "test_loss": None, "test_accuracy": None, "seconds": 0.1})
+    history.records.append({"epoch": 1, "train_loss": 0.5, "val_loss": None, "val_accuracy": None, "seconds": 0.1})
     history.batch_losses.extend([0.7, 0.3])
     assert history["train_loss"] == [0.5] and history.last["epoch"] == 1
     data = history.to_dict()
@@ -191,7 +191,49 @@ def test_history_helpers():
 def test_fit_on_cuda(model):
     x, y = _blobs(256, 0)
     loader = TensorLoader(x.cuda(), y.cuda(), batch_size=64)
-    history = fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, test_loader=loader, device="cuda")
-    assert next(model.parameters()).is_cuda and history.last["test_accuracy"] > 0.9
+    history = fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, val_loader=loader, device="cuda")
+    assert next(model.parameters()).is_cuda and history.last["val_accuracy"] > 0.9
     cpu_loader = TensorLoader(x, y, batch_size=64)  # batches are moved to the model's device
     assert 0.9 < evaluate(model, cpu_loader)[1] <= 1.0
+
+
+def test_old_test_loader_name_still_works_with_a_warning(model, loaders):
+    with pytest.warns(FutureWarning, match="val_loader"):
+        history = fit(model, loaders[0], torch.optim.SGD(model.parameters(), lr=0.1), test_loader=loaders[1],
+                      progress=False)
+    assert history.last["val_accuracy"] is not None
+    with pytest.warns(FutureWarning, match="val_accuracy"):
+        assert history["test_accuracy"] == history["val_accuracy"]
+    with pytest.raises(TypeError, match="both val_loader and"):
+        fit(model, loaders[0], torch.optim.SGD(model.parameters(), lr=0.1), val_loader=loaders[1],
+            test_loader=loaders[1], progress=False)
+
+
+def test_callbacks_see_the_start_and_every_epoch(model, loaders):
+    calls = []
+
+    def record(epoch, model_, optimizer, history):
+        calls.append((epoch, len(history), [p.detach().clone() for p in model_.parameters()]))
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, loaders[0], optimizer, epochs=3, progress=False, callbacks=[record])
+    assert [(e, n) for e, n, _ in calls] == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert not torch.equal(calls[0][2][0], calls[1][2][0])  # the first call comes before any step
+    # Continuing a history: the first call gets the epochs already done.
+    calls.clear()
+    fit(model, loaders[0], optimizer, epochs=1, progress=False, callbacks=[record], history=history)
+    assert [(e, n) for e, n, _ in calls] == [(3, 3), (4, 4)]
+
+
+def test_a_callback_returning_true_stops_training_and_all_callbacks_still_run(model, loaders):
+    seen = []
+
+    def stop_after_two(epoch, *_):
+        return epoch == 2
+
+    def watch(epoch, *_):
+        seen.append(epoch)
+
+    history = fit(model, loaders[0], torch.optim.SGD(model.parameters(), lr=0.1), epochs=5, progress=False,
+                  callbacks=[stop_after_two, watch])
+    assert len(history) == 2 and seen == [0, 1, 2]
