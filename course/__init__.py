@@ -9,9 +9,10 @@ Assignments: :func:`grading` (true while nbgrader autogrades a notebook), :func:
 report on the saved notebook, when the autograder is installed for self-study).
 Lecture 02 (Loading MNIST, training and testing loops): :func:`load_mnist`,
 :func:`load_fashion_mnist`, :class:`ImageSplit`, :func:`mnist_loaders`,
-:func:`fast_loaders`, :class:`TensorLoader`, :func:`to_tensors`, :func:`fit`,
-:func:`evaluate`, :class:`History`, :func:`plot_history`, :func:`show_images`.
-Lecture 03+ (Optimizers): :mod:`course.surfaces`, :func:`plot_loss_surface`, :class:`RuleOptimizer`.
+:class:`TensorLoader`, :func:`to_tensors`, :func:`fit`, :func:`evaluate`, :class:`History`,
+:func:`plot_history`, :func:`show_images`.
+Lecture 03 (Gradient descent): :func:`fast_loaders`, :mod:`course.surfaces`, :func:`plot_loss_surface`,
+:class:`RuleOptimizer`; lectures 04-06 build on them.
 
 matplotlib and torchvision are imported only when a function needs them.
 """

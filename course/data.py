@@ -468,7 +468,8 @@ def load_fashion_mnist(
     :class:`DatasetUnavailable` if nothing works, ``ValueError`` on a corrupt file.
     Splits are cached in-process as for :func:`load_mnist` (do not modify them in place).
 
-    Introduced in lecture 02 (Loading MNIST).
+    The Fashion-MNIST twin of :func:`load_mnist` (lecture 02); no lecture of units 1-2 uses it,
+    ``fast_loaders("fashion-mnist")`` and the exercises do.
     """
     root = _data_root(root)
     folder, from_env = _fashion_dir()
@@ -614,13 +615,15 @@ def fast_loaders(
     seed: int = 0,
     root: str | os.PathLike | None = None,
 ) -> tuple[TensorLoader, TensorLoader]:
-    """Train and test :class:`TensorLoader` s with normalized images already on ``device``.
+    """Train and test :class:`TensorLoader` s with normalised images already on ``device``.
 
     ``dataset`` is ``"mnist"`` or ``"fashion-mnist"``; ``limit``/``test_limit`` keep a
     random subset (chosen by ``seed``). The train loader shuffles, the test loader
-    does not. ``device`` defaults to :func:`course.get_device`.
+    does not. ``device`` defaults to :func:`course.get_device`. Carve a validation split
+    out of the train loader's tensors yourself (lecture 02 shows how): ``fit`` evaluates on
+    that, and the test loader is for the end.
 
-    Introduced in lecture 02 (Loading MNIST).
+    Introduced in lecture 03 (Gradient descent); used by every later lecture.
     """
     load = _LOADERS[_dataset_name(dataset)]
     device = get_device(device)

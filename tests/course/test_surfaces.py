@@ -9,9 +9,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course import surfaces
-from course.surfaces import MINIMA, ravine, rosenbrock, saddle, trajectory
+from course.surfaces import (
+    MINIMA,
+    double_well,
+    ravine,
+    rosenbrock,
+    saddle,
+    steep_optima,
+    trajectory,
+    with_gradient_noise,
+)
 
-FUNCTIONS = {"ravine": ravine, "rosenbrock": rosenbrock, "saddle": saddle}
+FUNCTIONS = {"ravine": ravine, "rosenbrock": rosenbrock, "saddle": saddle, "double_well": double_well,
+             "steep_optima": steep_optima}
 
 
 def test_values():
@@ -23,13 +33,79 @@ def test_values():
     assert saddle(point).item() == -3
 
 
-@pytest.mark.parametrize("name", sorted(MINIMA))
+@pytest.mark.parametrize("name", ["ravine", "rosenbrock"])
 def test_minima(name: str):
     point = torch.tensor(MINIMA[name], dtype=torch.float64, requires_grad=True)
     value = FUNCTIONS[name](point)
     value.backward()
     assert value.item() == 0 and torch.equal(point.grad, torch.zeros(2, dtype=torch.float64))
     assert "saddle" not in MINIMA
+    assert set(MINIMA) <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", ["double_well", "steep_optima"])
+def test_non_convex_minima_are_stationary_strict_and_global(name: str):
+    f = FUNCTIONS[name]
+    point = torch.tensor(MINIMA[name], dtype=torch.float64, requires_grad=True)
+    value = f(point)
+    value.backward()
+    assert point.grad.abs().max().item() < 1e-6
+    assert torch.linalg.eigvalsh(torch.autograd.functional.hessian(f, point.detach())).min() > 0
+    # global: no point of a fine grid over the region that holds both basins is lower
+    xs = torch.linspace(-3, 3, 601, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(xs, xs, indexing="xy"), dim=-1)
+    assert f(grid).min().item() >= value.item() - 1e-9
+
+
+def test_double_well_has_a_shallow_local_minimum_and_a_barrier():
+    roots = np.sort(np.roots([4, 0, -4, 0.25]).real)
+    assert roots[0] == pytest.approx(MINIMA["double_well"][0])
+    f1 = lambda x: double_well(torch.tensor([x, 0.0], dtype=torch.float64)).item()   # noqa: E731
+    deep, barrier, shallow = (f1(r) for r in roots)
+    assert deep < shallow < barrier
+    assert shallow - deep == pytest.approx(2 * 0.25, rel=0.05)
+    # gradient descent from inside each basin stays in it
+    for start, root in ((1.5, roots[2]), (-1.5, roots[0])):
+        path = trajectory(double_well, (start, 0.0), lambda p: torch.optim.SGD(p, lr=0.02), 500)
+        assert path[-1, 0] == pytest.approx(root, abs=1e-6)
+    # with tilt 0 both minima are equally deep (at +-1)
+    assert double_well(torch.tensor([1.0, 0.0]), tilt=0.0).item() == double_well(torch.tensor([-1.0, 0.0]), tilt=0.0).item() == 0
+
+
+def test_steep_optima_needs_a_small_learning_rate():
+    start = (0.9, 0.45)                    # inside the narrow basin
+    small = trajectory(steep_optima, start, lambda p: torch.optim.SGD(p, lr=0.005), 400)
+    assert np.allclose(small[-1], MINIMA["steep_optima"], atol=1e-4)
+    large = trajectory(steep_optima, start, lambda p: torch.optim.SGD(p, lr=0.3), 400)
+    assert np.linalg.norm(large[-1] - np.array(MINIMA["steep_optima"])) > 0.5    # thrown out of it
+    assert steep_optima(torch.from_numpy(large[-1])).item() > steep_optima(torch.tensor(MINIMA["steep_optima"])).item()
+
+
+def test_with_gradient_noise_is_unbiased_and_exact_without_grad():
+    noisy = with_gradient_noise(ravine, std=0.5, seed=1)
+    grid = torch.randn(4, 3, 2, dtype=torch.float64)
+    assert torch.equal(noisy(grid), ravine(grid))                    # pictures show the true function
+    point = torch.tensor([0.3, -0.2], dtype=torch.float64)
+    grads = []
+    for _ in range(4000):
+        p = point.clone().requires_grad_(True)
+        noisy(p).backward()
+        grads.append(p.grad)
+    grads = torch.stack(grads)
+    exact = torch.tensor([0.3, -0.2 * 20], dtype=torch.float64)
+    assert torch.allclose(grads.mean(0), exact, atol=4 * 0.5 / 4000**0.5)
+    assert torch.allclose(grads.std(0), torch.full((2,), 0.5, dtype=torch.float64), rtol=0.05)
+    # reproducible per seed, different between seeds
+    a = trajectory(with_gradient_noise(ravine, 0.5, seed=3), (1.0, 1.0), lambda p: torch.optim.SGD(p, lr=0.01), 20)
+    b = trajectory(with_gradient_noise(ravine, 0.5, seed=3), (1.0, 1.0), lambda p: torch.optim.SGD(p, lr=0.01), 20)
+    c = trajectory(with_gradient_noise(ravine, 0.5, seed=4), (1.0, 1.0), lambda p: torch.optim.SGD(p, lr=0.01), 20)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.array_equal(trajectory(with_gradient_noise(ravine, 0.0), (1.0, 1.0), lambda p: torch.optim.SGD(p, lr=0.01), 5),
+                          trajectory(ravine, (1.0, 1.0), lambda p: torch.optim.SGD(p, lr=0.01), 5))
+    with pytest.raises(ValueError, match="std"):
+        with_gradient_noise(ravine, std=-1.0)
+    with pytest.raises(ValueError, match="std"):
+        with_gradient_noise(ravine, std=float("nan"))
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
