@@ -1,7 +1,8 @@
 """Plumbing that turns a per-parameter update rule into a real ``torch.optim`` optimizer.
 
-Introduced in lecture 03 (gradient descent) and used in assignment 2, where you
-write the rules themselves. A *rule* is a plain function
+Introduced in lecture 03 (Gradient descent: an ``sgd`` rule), lecture 04 (Momentum:
+PyTorch's momentum as a rule whose buffer lives in ``state``) and used in assignment 2,
+where you write the course's rules yourself. A *rule* is a plain function
 
     rule(param, grad, state, **hyperparameters) -> None
 
@@ -27,10 +28,16 @@ Rule = Callable[..., None]
 class RuleOptimizer(torch.optim.Optimizer):
     """Apply ``rule`` to every parameter with a gradient; hyper-parameters become the group defaults.
 
+    >>> def my_sgd(param, grad, state, *, lr):
+    ...     param.sub_(lr * grad)                                    # in place; no state needed
     >>> opt = RuleOptimizer(model.parameters(), my_sgd, lr=0.1)        # doctest: +SKIP
     >>> opt.zero_grad(); loss.backward(); opt.step()                   # doctest: +SKIP
 
-    ``lr`` is required (schedulers need it); any other keyword is passed to the rule.
+    ``lr`` is required (schedulers need it); any other keyword is passed to the rule,
+    by name, at every step: ``RuleOptimizer(params, rule, lr=0.01, mu=0.9)`` calls
+    ``rule(param, grad, state, lr=0.01, mu=0.9)``. ``state`` is ``self.state[param]``, so
+    whatever a rule stores there is saved by ``state_dict()``. A rule that replaces
+    ``param`` (``param = param - ...``) instead of updating it in place changes nothing.
     """
 
     def __init__(self, params: Iterable, rule: Rule, **hyperparameters):
