@@ -194,32 +194,42 @@ def fit(
     if show:
         from tqdm.auto import tqdm
 
+        in_notebook = _is_notebook_bar(tqdm)
     if any([callback(first_epoch - 1, model, optimizer, history) is True for callback in callbacks]):
         return history
     for epoch in range(first_epoch, last_epoch + 1):
         start = time.perf_counter()
         model.train()
         total_loss, count = 0.0, 0
-        batches = train_loader
+        batches, bar_display, batch = train_loader, None, 0
         if show:
             total = len(train_loader) if hasattr(train_loader, "__len__") else None
-            batches = tqdm(train_loader, total=total, desc=f"epoch {epoch}/{last_epoch}", leave=False)
-        for batch, (x, y) in enumerate(batches, start=1):
-            x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            loss = loss_fn(model(x), y)
-            value = loss.item()
-            if not math.isfinite(value):
-                if show:
-                    batches.close()
-                raise _diverged(value, epoch, batch, optimizer)
-            loss.backward()
-            optimizer.step()
-            history.batch_losses.append(value)
-            total_loss += value * len(y)
-            count += len(y)
-            if show and (batch == 1 or batch % _POSTFIX_EVERY == 0):
-                batches.set_postfix(loss=f"{total_loss / count:.4f}", refresh=False)
+            description = f"epoch {epoch}/{last_epoch}"
+            if in_notebook:
+                batches, bar_display = _notebook_bar(tqdm, train_loader, total, description)
+            else:
+                batches = tqdm(train_loader, total=total, desc=description, leave=False)
+        try:
+            for batch, (x, y) in enumerate(batches, start=1):
+                x, y = x.to(device), y.to(device)
+                optimizer.zero_grad()
+                loss = loss_fn(model(x), y)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise _diverged(value, epoch, batch, optimizer)
+                loss.backward()
+                optimizer.step()
+                history.batch_losses.append(value)
+                total_loss += value * len(y)
+                count += len(y)
+                if show and (batch == 1 or batch % _POSTFIX_EVERY == 0):
+                    batches.set_postfix(loss=f"{total_loss / count:.4f}", refresh=False)
+        except BaseException:
+            if show:
+                batches.close()
+                if bar_display is not None:
+                    _replace_bar(batches, bar_display, f"epoch {epoch}/{last_epoch}: stopped in batch {batch}")
+            raise
         if count == 0:
             raise ValueError("fit() got an empty train_loader")
         record: dict[str, Any] = {
@@ -237,12 +247,43 @@ def fit(
                 scheduler.step(record["val_loss"] if record["val_loss"] is not None else record["train_loss"])
             else:
                 scheduler.step()
-        if show:
+        if bar_display is not None:    # the finished bar's place in the notebook now holds the summary line
+            _replace_bar(batches, bar_display, _summary(record, last_epoch))
+        elif show:
             print(_summary(record, last_epoch), flush=True)
         # Every callback sees every epoch (a list, not any() over a generator, which would stop at the first True).
         if any([callback(epoch, model, optimizer, history) is True for callback in callbacks]):
             break
     return history
+
+
+def _is_notebook_bar(bar_class: type) -> bool:
+    """Whether ``tqdm.auto`` chose the Jupyter widget bar (``tqdm.notebook``)."""
+    import sys
+
+    notebook = sys.modules.get("tqdm.notebook")
+    return notebook is not None and isinstance(bar_class, type) and issubclass(bar_class, notebook.tqdm)
+
+
+def _notebook_bar(bar_class: type, iterable: Iterable, total: int | None, description: str):
+    """A widget bar shown through a display handle, so that it can be replaced by text when the epoch ends.
+
+    tqdm's own notebook bar with ``leave=False`` closes its widget when done but leaves the output that
+    displayed it; a saved notebook then refers to a widget model that no longer exists, and JupyterLab
+    shows "Error displaying widget: model not found" once per epoch when the notebook is reopened.
+    """
+    from IPython.display import display
+
+    bar = bar_class(iterable, total=total, desc=description, leave=False, display=False)
+    return bar, display(bar.container, display_id=True)
+
+
+def _replace_bar(bar: Any, bar_display: Any, text: str) -> None:
+    bar.close()                                   # idempotent; closes the widget model (leave=False)
+    container = getattr(bar, "container", None)
+    if container is not None:
+        container.close()                         # also a bar stopped by an error (tqdm keeps those open)
+    bar_display.update({"text/plain": text}, raw=True)
 
 
 def _summary(record: dict[str, Any], last_epoch: int) -> str:
