@@ -255,3 +255,13 @@ def test_fetch_of_an_unreleased_assignment_or_into_the_release_is_refused(fake_c
         fetch("nope", fake_course)
     with pytest.raises(release_module.FetchError, match="release folder itself"):
         fetch("hw", fake_course, into=fake_course / "assignments" / "hw")
+
+
+def test_course_config_is_plain_data_so_formgrader_can_show_it():
+    """formgrader's "Current configuration" shows json.dumps of the config; a class in it made it print the raw
+    object, whose "<class '...'>" parts the browser swallowed as unknown HTML tags (blanks)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    text = json.dumps(config)
+    assert "autograder.preprocessors.RunHiddenChecks" in text and "autograder.structure.NormalizeSubmission" in text
