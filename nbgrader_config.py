@@ -23,21 +23,38 @@ Autograding, step by step (nbgrader's defaults plus the course's own steps):
   ``ShowGraderNotes`` puts what the grader found at the top of the feedback.
 
 ``odl-grade autograde`` runs this for a class with several workers and a summary.
+
+Every step is named by its import path (a string), not given as a class: nbgrader imports it
+either way, and formgrader's "Current configuration" panel can then show the configuration
+(with classes in it the configuration is not JSON, formgrader prints the raw object instead, and
+the browser swallows every ``<class '...'>`` in it as an unknown HTML tag: blanks).
+
+Releasing: ``autograder.release.install_release_guard()`` makes ``generate_assignment``
+(formgrader's Generate) refuse to replace a release folder that holds someone's edits.
+
+The exchange (release_assignment, fetch_assignment, submit, collect, release_feedback,
+fetch_feedback): ``odl-grade exchange init [--root DIR]`` creates it and records its root in
+``nbgrader_exchange_config.py`` next to this file (git-ignored, loaded at the end);
+without it nbgrader's default root /srv/nbgrader/exchange applies.
 Importing ``autograder.gradebook`` puts a SQLite gradebook in WAL mode with a long busy
 timeout, so nbgrader commands that overlap (formgrader, autograde) wait instead of failing.
 """
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.preprocessors import Execute
 
 import autograder.gradebook  # noqa: F401  (SQLite: WAL and a busy timeout for overlapping nbgrader commands)
-from autograder import intake
-from autograder.execute import GuardedExecute
-from autograder.preprocessors import LimitOutputSize, RunHiddenChecks, ShowGraderNotes, StartHiddenChecks
-from autograder.structure import NormalizeSubmission, TolerantExporter
+from autograder import intake, release
 
 c = get_config()  # noqa: F821  (injected by nbgrader)
 
 intake.install()  # nbgrader autograde / generate_feedback collect submissions through autograder.intake
+release.install_release_guard()  # generate_assignment never replaces edited work in assignments/
+
+
+def name(cls) -> str:
+    """A preprocessor's import path: nbgrader imports it; formgrader can display it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
 
 c.CourseDirectory.course_id = "odl-pytorch"
 c.CourseDirectory.source_directory = "solutions"
@@ -48,17 +65,22 @@ c.CourseDirectory.release_directory = "assignments"
 # own limits (c.HiddenChecks.timeout / .check_timeout / .memory_limit_mb).
 c.Execute.timeout = 60
 
-c.Autograde.exporter_class = TolerantExporter
-c.Autograde.sanitize_preprocessors = [NormalizeSubmission] + list(
-    Autograde.class_traits()["sanitize_preprocessors"].default())
+c.Autograde.exporter_class = "autograder.structure.TolerantExporter"
+c.Autograde.sanitize_preprocessors = ["autograder.structure.NormalizeSubmission"] + [
+    name(step) for step in Autograde.class_traits()["sanitize_preprocessors"].default()]
 
-steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
-at = steps.index(Execute)
+steps = [name(step) for step in Autograde.class_traits()["autograde_preprocessors"].default()]
+at = steps.index(name(Execute))
 c.Autograde.autograde_preprocessors = (
     steps[:at]
-    + [StartHiddenChecks, GuardedExecute, RunHiddenChecks, ClearHiddenTests, LimitOutputSize, ShowGraderNotes]
+    + ["autograder.preprocessors.StartHiddenChecks", "autograder.execute.GuardedExecute",
+       "autograder.preprocessors.RunHiddenChecks", "nbgrader.preprocessors.ClearHiddenTests",
+       "autograder.preprocessors.LimitOutputSize", "autograder.preprocessors.ShowGraderNotes"]
     + steps[at + 1:]
 )
 
 # The release keeps a short stub students replace.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# The exchange root written by `odl-grade exchange init` (absent: nbgrader's default, /srv/nbgrader/exchange).
+load_subconfig("nbgrader_exchange_config.py")  # noqa: F821  (injected by nbgrader; a missing file is skipped)

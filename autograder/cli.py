@@ -3,6 +3,10 @@
     odl-grade check NOTEBOOK       run the hidden checks on a notebook, print the report (no gradebook);
                                    --server: keep a warm check server, --changed: only the changed tasks
     odl-grade release [ID ...]     regenerate the course's assignments/ from its solutions/ with nbgrader
+                                   (refuses to replace a student's edits there; --force keeps a backup)
+    odl-grade fetch ID             copy a released assignment into your working folder (work/ID); never
+                                   overwrites a file
+    odl-grade exchange init        create the course's nbgrader exchange (--root, --students a,b)
     odl-grade demo                 the instructor pipeline end to end, in .work/demo
     odl-grade autograde ID         autograde every submission of an assignment in parallel, print a summary
 """
@@ -33,12 +37,44 @@ def cmd_release(args) -> int:
     from autograder.release import CourseError, NbgraderFailed, release
 
     try:
-        paths = release(args.assignments or None, args.course_dir)
+        paths = release(args.assignments or None, args.course_dir, force=args.force)
     except (CourseError, NbgraderFailed) as exc:
         print(f"odl-grade release: {exc}", file=sys.stderr)
         return 2
     for path in paths:
         print(f"released {path}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    from autograder.release import CourseError, FetchError, fetch
+
+    try:
+        got = fetch(args.assignment, args.course_dir, args.into, replace=args.replace)
+    except (CourseError, FetchError) as exc:
+        print(f"odl-grade fetch: {exc}", file=sys.stderr)
+        return 2
+    for path in got.copied:
+        print(f"fetched {path}")
+    for path in got.kept:
+        print(f"kept {path} as it is (yours; the release's copy is not written over it: --replace backs yours up "
+              f"first)")
+    for path in got.backups:
+        print(f"your previous file is now {path}")
+    print(f"work in {got.folder}")
+    return 0
+
+
+def cmd_exchange(args) -> int:
+    from autograder.exchange import describe, init, parse_students
+    from autograder.release import CourseError
+
+    try:
+        exchange = init(args.course_dir, args.root, parse_students(args.students), args.students_dir)
+    except CourseError as exc:
+        print(f"odl-grade exchange: {exc}", file=sys.stderr)
+        return 2
+    print(describe(exchange))
     return 0
 
 
@@ -94,7 +130,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
     p.add_argument("--course-dir", default=".", help="the course folder, with nbgrader_config.py and solutions/ "
                                                      "(default: the current folder)")
+    p.add_argument("--force", action="store_true",
+                   help="replace a release folder even when it holds edited or added files (a student's work): "
+                        "they are copied to .work/release-backups/<time>/ first")
     p.set_defaults(func=cmd_release)
+    p = sub.add_parser("fetch", help="copy a released assignment into your working folder; never overwrites",
+                       description="Copy the release of ASSIGNMENT (the course's assignments/ASSIGNMENT) into a "
+                                   "working folder, by default work/ASSIGNMENT in the course folder. A file that "
+                                   "is already there is kept as it is and reported; with --replace a file that "
+                                   "differs from the release is renamed NAME.backup-TIME.ipynb first. (Students "
+                                   "of a class with an exchange use nbgrader fetch_assignment, which never "
+                                   "overwrites either.)")
+    p.add_argument("assignment")
+    p.add_argument("--course-dir", default=".", help="the course folder (default: the current folder)")
+    p.add_argument("--into", metavar="DIR", help="the working folder (default: work/ASSIGNMENT)")
+    p.add_argument("--replace", action="store_true",
+                   help="put the release's files in place of yours, keeping yours as NAME.backup-TIME")
+    p.set_defaults(func=cmd_fetch)
+    p = sub.add_parser("exchange", help="the course's nbgrader exchange (release, submit, collect, feedback)")
+    xsub = p.add_subparsers(dest="action", required=True)
+    p = xsub.add_parser("init", help="create the exchange and record its root in the course's config",
+                        description="Create the nbgrader exchange of the course (root 1777; the course's "
+                                    "outbound 755, inbound 733, feedback 711) and write its root into "
+                                    "nbgrader_exchange_config.py in the course folder, which nbgrader_config.py "
+                                    "loads. --students adds simulated students (one Unix account, a home folder "
+                                    "each) for trying the loop on one machine, and adds them to the gradebook.")
+    p.add_argument("--course-dir", default=".", help="the course folder (default: the current folder)")
+    p.add_argument("--root", help="the exchange root (default: the course's configured one, else nbgrader's "
+                                  "/srv/nbgrader/exchange)")
+    p.add_argument("--students", metavar="A,B,...", help="simulated students to create")
+    p.add_argument("--students-dir", metavar="DIR", help="where their home folders go (default: .work/students)")
+    p.set_defaults(func=cmd_exchange)
     p = sub.add_parser("demo", help="release, submit, autograde, feedback and export in a scratch course")
     p.add_argument("--workdir", help="scratch course folder (default: .work/demo)")
     p.set_defaults(func=cmd_demo)
