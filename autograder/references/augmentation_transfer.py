@@ -220,7 +220,7 @@ def fine_tune(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, l
 # The hidden checks' experiment: SmallCNN trained from scratch (torch.manual_seed(0)) on the first N_TRAIN digits
 # of the fixed offline MNIST split, pixels in [0, 1], with the student's augment_batch, by fine_tune's loop (the
 # reference's), evaluated in eval mode on the offline test split.
-EXPERIMENT = {"n_train": 300, "epochs": 30, "lr": 2e-3, "batch_size": 50, "target": 0.90}
+EXPERIMENT = {"n_train": 300, "epochs": 30, "lr": 2e-3, "batch_size": 50, "target": 0.92}
 OFFLINE_ROOT = "/nonexistent-so-the-fixed-offline-split-is-used"
 
 
