@@ -226,3 +226,88 @@ def test_experiment_target_is_met_with_batchnorm_and_missed_without():
         accuracy[bn] = (out.argmax(1) == yt).double().mean().item() if torch.isfinite(out).all() else 0.0
     torch.set_num_threads(threads)
     assert accuracy[True] >= e["target"] + 0.03 and accuracy[False] < e["target"] - 0.2, accuracy
+
+
+# --- assignment 04_augmentation_transfer ----------------------------------------------------------
+from autograder.references import augmentation_transfer as unit4  # noqa: E402
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 28, 28), (4, 2, 12, 20), (2, 3, 17, 9)], ids=str)
+@settings(max_examples=10, deadline=None)
+@given(angle=st.floats(-180, 180, allow_nan=False))
+def test_rotate_reference_matches_torchvision(shape, angle):
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    expected = TF.rotate(x, angle, interpolation=InterpolationMode.BILINEAR)
+    torch.testing.assert_close(unit4.rotate(x, angle), expected, atol=2e-4, rtol=0)
+
+
+@pytest.mark.parametrize("dy, dx", [(0, 0), (2, -1), (-3, 3), (5, 0), (30, 0)])
+def test_shift_matches_torchvision_affine_translate(dy, dx):
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms.v2 import functional as TF
+
+    x = torch.rand(2, 1, 10, 12, generator=torch.Generator().manual_seed(1))
+    expected = TF.affine(x, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0],
+                         interpolation=InterpolationMode.NEAREST)
+    torch.testing.assert_close(unit4.shift(x, dy, dx), expected)
+
+
+def test_reference_augmentations_draw_per_sample_and_keep_the_contract():
+    # 64 copies of one image: per-sample draws give different outputs, one draw for the batch identical ones.
+    x = (torch.rand(1, 2, 12, 12, dtype=torch.float64) + 0.1).repeat(64, 1, 1, 1)
+    for name, fn, args in [("translate", unit4.translate, (2,)), ("hflip", unit4.hflip, (0.5,)),
+                           ("random_rotate", unit4.random_rotate, (20.0,)),
+                           ("gaussian_noise", unit4.gaussian_noise, (0.3,)), ("cutout", unit4.cutout, (4,))]:
+        a = fn(x, *args, generator=torch.Generator().manual_seed(0))
+        b = fn(x, *args, generator=torch.Generator().manual_seed(0))
+        c = fn(x, *args, generator=torch.Generator().manual_seed(1))
+        assert a.shape == x.shape and a.dtype == x.dtype and torch.equal(a, b) and not torch.equal(a, c), name
+        assert len({tuple(s.flatten().tolist()) for s in a}) >= 2, name  # not one draw for the whole batch
+        wrong = fn(x, *args, generator=torch.Generator().manual_seed(0), mistake="same_draw")
+        assert len({tuple(s.flatten().tolist()) for s in wrong}) == 1, name
+
+
+def test_reference_cutout_zeroes_a_square_and_noise_has_its_std():
+    x = torch.rand(200, 3, 10, 11) + 0.1
+    out = unit4.cutout(x, 4, torch.Generator().manual_seed(0))
+    zero = (out == 0).all(1)
+    assert bool((zero.sum((1, 2)) == 16).all()) and torch.equal((out == 0).any(1), zero)
+    noise = unit4.gaussian_noise(torch.zeros(100, 1, 50, 50), 0.3, torch.Generator().manual_seed(0))
+    assert abs(noise.std().item() - 0.3) < 5 * 0.3 / (2 * noise.numel()) ** 0.5
+
+
+def test_reference_freezing_and_frozen_batchnorm_follow_torch_semantics():
+    torch.manual_seed(0)
+    model = unit4.freeze_all_but_last(unit4.SmallCNN(), 2)
+    assert [p.requires_grad for p in model.parameters()] == [False] * 8 + [True] * 4
+    unit4.replace_head(model, 5)
+    assert model.fc2.out_features == 5 and model.fc2.weight.requires_grad
+    opt = unit4.make_optimizer(model, 0.01)
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in model.parameters()
+                                                                       if p.requires_grad}
+    unit4.train_mode(model)
+    assert model.training and not model.bn1.training and not model.bn2.training and model.fc1.training
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.rand(40, 1, 28, 28), torch.randint(0, 5, (40,))
+    unit4.fine_tune(model, x, y, 1, 0.01, 20, torch.Generator().manual_seed(0))
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if not k.startswith(("fc1", "fc2")))
+    assert not torch.equal(before["fc2.weight"], after["fc2.weight"])
+    drifting = unit4.freeze_all_but_last(unit4.SmallCNN(), 2)
+    unit4.fine_tune(drifting, x, y % 5, 1, 0.01, 20, torch.Generator().manual_seed(0), mistake="bn_drift")
+    assert not torch.equal(drifting.bn1.running_mean, torch.zeros(16))
+
+
+@pytest.mark.slow
+def test_augmentation_experiment_target_separates_augmented_from_plain():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plain, augmented = unit4.run_experiment(None), unit4.run_experiment(unit4.augment_batch)
+    finally:
+        torch.set_num_threads(threads)
+    target = unit4.EXPERIMENT["target"]
+    assert augmented >= target + 0.02 and plain < target - 0.015, (plain, augmented)
