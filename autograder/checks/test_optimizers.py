@@ -51,13 +51,20 @@ RULE_PARAMS = [pytest.param(name, marks=pytest.mark.task(name), id=name) for nam
 # respects the contract keeps 1/4 of the points, a right one with a contract slip (state on the wrong device,
 # a default changed) keeps 3/4.
 SCORING = {
-    name: [
+    **{name: [
         Part("the steps", 3, ("test_steps_match_reference", "test_trains_like_torch_optim"),
              "every step over a changing learning rate, for every hyper-parameter, and training like torch.optim"),
         Part("the state", 1, ("test_rule_contract",),
              "in place, gradient untouched, state kept between steps with the parameter's dtype and device"),
-    ]
-    for name in RULES
+    ] for name in RULES},
+    # The experiment: the split and the result of the student's choice are separate shares, so a right split
+    # with a learning rate that misses the target keeps half, and so does a good rate found on a leaky split.
+    "tuning": [
+        Part("the validation split", 1, ("test_split_train_val",),
+             "disjoint, carved from the training data by the generator's permutation"),
+        Part("the chosen learning rate", 1, ("test_chosen_lr_reaches_the_target",),
+             "re-run with torch.optim.Adam on the fixed split, it reaches the stated validation accuracy"),
+    ],
 }
 
 
@@ -307,3 +314,105 @@ def test_log_uniform_samples(student):
             fail(f"{what}: half of the samples should lie below the geometric middle sqrt(low * high) = "
                  f"{math.sqrt(low * high):.3g}, {lower_half:.1%} do: the exponent must be uniform on "
                  f"[log10 low, log10 high] for every range (is the number of decades hard-coded?)")
+
+
+# --- predictions (Task 10) -----------------------------------------------------------------------
+WHY = {  # the reasoning the feedback gives when a prediction is wrong
+    "predict_max_stable_lr":
+        "on f = h/2 theta^2 course-form momentum is theta_{k+1} = theta_k + mu (theta_k - theta_{k-1}) - lr h "
+        "theta_k; it converges iff both roots of z^2 - (1 + mu - lr h) z + mu = 0 lie inside the unit circle, "
+        "which for 0 <= mu < 1 means 0 < lr h < 2 (1 + mu): lr < 2 * 1.9 / 4 = 0.95 (plain gradient descent, "
+        "mu = 0: lr < 2 / h = 0.5)",
+    "predict_adam_uncorrected":
+        "at t = 1, m = (1 - beta1) g and v = (1 - beta2) g^2, so m / sqrt(v) = (1 - beta1) / sqrt(1 - beta2) * "
+        "sign(g) = 0.2 / 0.1 = 2 (with eps = 0): the uncorrected step is 2 lr against the gradient, "
+        "theta = 1.0 + 0.02, twice the corrected step lr * sign(g). Dropping both corrections makes the first "
+        "steps larger, not smaller",
+    "predict_step_after_drop":
+        "with a constant g the course's v is -0.1, then 0.9 * (-0.1) - 0.1 = -0.19, and at step 3 "
+        "0.9 * (-0.19) - 0.01 * 1 = -0.181, which is the step theta_3 - theta_2: v keeps what the old rate put "
+        "into it and the drop acts gradually. PyTorch's buffer b = 2.71 is multiplied by the new lr at once: "
+        "-0.0271",
+}
+
+
+def _prediction(student, name):
+    answer, mistakes, about = ref.PREDICTIONS[name]
+    got = getattr(student, name)
+    try:
+        check_number(got, answer, f"{name} ({about})", rtol=1e-3, atol=5e-4, mistakes=mistakes)
+    except CheckFailure as exc:
+        raise CheckFailure(f"{exc}\n  Reasoning: {WHY[name]}") from None
+
+
+@pytest.mark.task("predictions")
+def test_predict_max_stable_lr(student):
+    _prediction(student, "predict_max_stable_lr")
+
+
+@pytest.mark.task("predictions")
+def test_predict_adam_uncorrected(student):
+    _prediction(student, "predict_adam_uncorrected")
+
+
+@pytest.mark.task("predictions")
+def test_predict_step_after_drop(student):
+    _prediction(student, "predict_step_after_drop")
+
+
+# --- the experiment (Task 11) --------------------------------------------------------------------
+@pytest.mark.task("tuning")
+def test_split_train_val(student, device):
+    split = student_rule(student, "split_train_val")
+    n, n_val = 50, 12
+    y = torch.arange(n, device=device) * 3  # distinct labels identify the examples
+    x = (torch.arange(n, dtype=torch.float32, device=device) * 3).reshape(n, 1, 1).expand(n, 2, 2).contiguous()
+    what = f"split_train_val(x, y, n_val={n_val}, torch.Generator().manual_seed(5)) on {n} examples on {device}"
+    got = split(x, y, n_val, torch.Generator().manual_seed(5))
+    if not isinstance(got, (tuple, list)) or len(got) != 4 or not all(isinstance(t, torch.Tensor) for t in got):
+        fail(f"{what} should return four tensors (x_train, y_train, x_val, y_val), got {describe(got)}")
+    x_tr, y_tr, x_val, y_val = got
+    train_ids, val_ids = set(y_tr.tolist()), set(y_val.tolist())
+    overlap = train_ids & val_ids
+    check_true(not overlap, f"{what}: {len(overlap)} validation examples are also training examples: a validation "
+                            "set must be held out, never trained on, or its accuracy says nothing about new data")
+    check_true(len(x_val) == len(y_val) == n_val and len(x_tr) == len(y_tr) == n - n_val,
+               f"{what}: expected {n - n_val} training and {n_val} validation examples, got {len(x_tr)} / "
+               f"{len(y_tr)} and {len(x_val)} / {len(y_val)}")
+    check_true(tuple(x_tr.shape[1:]) == (2, 2) and x_tr.device == x.device and y_tr.device == y.device,
+               f"{what}: keep each example's shape (2, 2) and the inputs' device {x.device}; got x_train "
+               f"{describe(x_tr)}")
+    check_true(train_ids | val_ids == set(y.tolist()),
+               f"{what}: training and validation together should be all {n} examples, once each")
+    check_true(torch.equal(x_tr[:, 0, 0], y_tr.float()) and torch.equal(x_val[:, 0, 0], y_val.float()),
+               f"{what}: images and labels no longer belong together: index x and y with the same indices")
+    expected = ref.split_train_val(x, y, n_val, torch.Generator().manual_seed(5))
+    if not torch.equal(y_val, expected[3]):
+        hint = ""
+        if y_val.tolist() == y[:n_val].tolist() or y_val.tolist() == y[-n_val:].tolist():
+            hint = (" (you took the first or last n_val examples: if the data is sorted, by class or by time, that "
+                    "validation set is not like the rest)")
+        fail(f"{what}: the validation examples should be the first n_val of torch.randperm(len(x), "
+             f"generator=generator), in that order{hint}; got labels {y_val.tolist()[:6]}..., expected "
+             f"{expected[3].tolist()[:6]}...")
+    check_true(torch.equal(y_tr, expected[1]),
+               f"{what}: the training examples should be the rest of that permutation, in its order")
+    again = split(x, y, n_val, torch.Generator().manual_seed(5))
+    check_true(torch.equal(again[3], y_val), f"{what}: not reproducible: draw the permutation from the generator")
+
+
+@pytest.mark.task("tuning")
+def test_chosen_lr_reaches_the_target(student):
+    e = ref.EXPERIMENT
+    lr = getattr(student, "chosen_lr")
+    if isinstance(lr, torch.Tensor) and lr.numel() == 1:
+        lr = lr.item()
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr < 10:
+        fail(f"chosen_lr should be the learning rate your search selected, a positive float; got {describe(lr)}")
+    acc = ref.validation_accuracy(float(lr))
+    check_true(acc >= e["target"],
+               f"chosen_lr = {lr:.3g}: FirstNet (torch.manual_seed({e['model_seed']})) trained {e['epochs']} epoch with "
+               f"torch.optim.Adam at that rate (batch {e['batch_size']}, TensorLoader seed {e['loader_seed']}) on the "
+               f"training digits less the validation split reaches {acc:.1%} validation accuracy; the target is "
+               f"{e['target']:.0%}. Too small a rate has not got far in one epoch, too large a one is unstable: "
+               "look at your search's results and, if the best value is at the edge of the range, widen it")

