@@ -29,6 +29,7 @@ ASSIGNMENTS: dict[str, Assignment] = {
         Assignment("01_pytorch_basics", "pytorch_basics.ipynb", "test_pytorch_basics.py"),
         Assignment("02_optimizers", "optimizers.ipynb", "test_optimizers.py"),
         Assignment("03_init_bn_dropout", "init_bn_dropout.ipynb", "test_init_bn_dropout.py"),
+        Assignment("05_second_order", "second_order.ipynb", "test_second_order.py"),
     ]
 }
 
