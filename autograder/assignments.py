@@ -30,6 +30,7 @@ ASSIGNMENTS: dict[str, Assignment] = {
         Assignment("02_optimizers", "optimizers.ipynb", "test_optimizers.py"),
         Assignment("03_init_bn_dropout", "init_bn_dropout.ipynb", "test_init_bn_dropout.py"),
         Assignment("04_augmentation_transfer", "augmentation_transfer.ipynb", "test_augmentation_transfer.py"),
+        Assignment("05_second_order", "second_order.ipynb", "test_second_order.py"),
     ]
 }
 

@@ -195,6 +195,42 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("predict_noise_stds_added", "predictions", "predict_noise_std = 0.5", "predict_noise_std = 0.7",
                 "predictions", "standard deviations do not add"),
     ],
+    "05_second_order": [
+        Mistake("newton_inverts", "newton", "return torch.linalg.solve(H, -g.unsqueeze(-1)).squeeze(-1)",
+                "return -torch.linalg.inv(H) @ g", "newton", "it forms an inverse"),
+        Mistake("newton_wrong_sign", "newton", "return (x + newton_direction(g, H)).detach()",
+                "return (x - newton_direction(g, H)).detach()", "newton", "the step has the wrong sign"),
+        Mistake("gn_inverts", "gauss_newton", "d = torch.linalg.solve(J.T @ J, -(J.T @ r))",
+                "d = -torch.linalg.inv(J.T @ J) @ (J.T @ r)", "gauss_newton", "it forms an inverse"),
+        Mistake("gn_wrong_sign", "gauss_newton", "return (x + d).detach()", "return (x - d).detach()",
+                "gauss_newton", "the step has the wrong sign"),
+        Mistake("lm_damping_wrong_way", "levenberg_marquardt", "return trial, lam / factor",
+                "return trial, lam * factor", "levenberg_marquardt", "the damping is updated the wrong way"),
+        Mistake("lm_levenberg_identity", "levenberg_marquardt", "A + lam * torch.diag(torch.diagonal(A))",
+                "A + lam * torch.eye(len(A), dtype=A.dtype, device=A.device)", "levenberg_marquardt",
+                "that is Levenberg's damping lam * I"),
+        Mistake("armijo_wrong_sign", "line_search", "<= fx + c * alpha * slope", "<= fx - c * alpha * slope",
+                "line_search", "the sufficient-decrease condition has the wrong sign"),
+        Mistake("angle_per_tensor", "instruments",
+                "                    cos = (step @ self.previous_step).item() / lengths\n"
+                "                    angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))",
+                "                    sizes = [p.numel() for p in model.parameters()]\n"
+                "                    angles = [math.degrees(math.acos(max(-1.0, min(1.0, (a @ b).item() / (a.norm() * "
+                "b.norm()).item()))))\n"
+                "                              for a, b in zip(step.split(sizes), self.previous_step.split(sizes))]\n"
+                "                    angle = sum(angles) / len(angles)",
+                "instruments", "the angle is computed per parameter tensor"),
+        Mistake("angle_in_radians", "instruments", "angle = math.degrees(math.acos(max(-1.0, min(1.0, cos))))",
+                "angle = math.acos(max(-1.0, min(1.0, cos)))", "instruments", "the angle is in radians"),
+        Mistake("scheduler_angle_reversed", "scheduler", "elif not math.isnan(angle) and angle < self.max_angle:",
+                "elif not math.isnan(angle) and angle > self.max_angle:", "scheduler",
+                "the rate grows when consecutive steps point apart"),
+        Mistake("predict_safe_lr_as_max", "predictions", "predict_gd_max_lr = 2 / 50", "predict_gd_max_lr = 1 / 50",
+                "predictions", "1 / lambda_max is a safe rate, not the largest"),
+        Mistake("experiment_safe_lr", "experiment",
+                "experiment_lr = 2.0 / float(eigenvalues.min() + eigenvalues.max())",
+                "experiment_lr = 1.0 / float(eigenvalues.max())", "lr_experiment", "lr = 1 / lambda_max is safe but slow"),
+    ],
 }
 
 # How wrong each mistake is, for the scoring policy (autograder.scoring, tests/autograder/test_checks.py):
@@ -209,6 +245,9 @@ SEVERITY: dict[str, str] = {
                      "rmsprop_hard_coded_rho", "adam_efficient_form"], "wrong"),
     **dict.fromkeys(["translate_wraps_around", "freeze_head_frozen", "optimizer_over_all_parameters",
                      "frozen_batchnorm_drifts"], "wrong"),
+    **dict.fromkeys(["newton_wrong_sign", "gn_wrong_sign", "armijo_wrong_sign", "angle_per_tensor", "angle_in_radians",
+                     "scheduler_angle_reversed"], "wrong"),
+    **dict.fromkeys(["newton_inverts", "gn_inverts"], "slip"),  # the right numbers, computed the wasteful way
     "adagrad_state_on_cpu_float32": "slip",
     "last_batch_loss": "slip",
 }

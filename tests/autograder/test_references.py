@@ -364,3 +364,161 @@ def test_tuning_target_separates_good_rates_from_bad_ones():
     target = ref.EXPERIMENT["target"]
     assert acc[1e-3] >= target and acc[3.803e-3] >= target + 0.02, acc
     assert acc[1e-4] < target - 0.1 and acc[5e-2] < target - 0.2, acc
+# --- assignment 05_second_order ----------------------------------------------------------------
+import math  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from torch.autograd.functional import hessian, jacobian  # noqa: E402
+
+from autograder.references import second_order as unit5  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6))
+@settings(max_examples=25, deadline=None)
+def test_newton_direction_solves_and_one_step_minimizes_a_quadratic(seed, n):
+    g = torch.Generator().manual_seed(seed)
+    m = torch.randn(n, n, generator=g, dtype=torch.float64)
+    A = m @ m.T + n * torch.eye(n, dtype=torch.float64)
+    b = torch.randn(n, generator=g, dtype=torch.float64)
+    grad = torch.randn(n, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(A @ unit5.newton_direction(grad, A), -grad)
+    x1 = unit5.newton_step(lambda x: 0.5 * x @ A @ x - b @ x, torch.randn(n, generator=g, dtype=torch.float64))
+    torch.testing.assert_close(x1, torch.linalg.solve(A, b))
+
+
+def test_gauss_newton_is_lstsq_on_a_linear_problem_and_lm_interpolates():
+    g = torch.Generator().manual_seed(0)
+    A, y = torch.randn(25, 3, generator=g, dtype=torch.float64), torch.randn(25, generator=g, dtype=torch.float64)
+    residual = lambda x: A @ x - y  # noqa: E731
+    x0 = torch.zeros(3, dtype=torch.float64)
+    torch.testing.assert_close(unit5.gauss_newton_step(residual, x0), torch.linalg.lstsq(A, y.unsqueeze(1)).solution.squeeze(1))
+    J, r = jacobian(residual, x0), residual(x0)
+    gn = unit5.lm_direction(J, r, 0.0)
+    torch.testing.assert_close(unit5.lm_direction(J, r, 1e-12), gn)  # no damping: Gauss-Newton
+    big = 1e8  # large damping: the scaled gradient step -(1/lam) diag(J^T J)^-1 J^T r
+    torch.testing.assert_close(unit5.lm_direction(J, r, big) * big, -(J.T @ r) / torch.diagonal(J.T @ J), rtol=1e-6,
+                               atol=1e-9)
+    torch.testing.assert_close(unit5.lm_direction(J, r, big, mistake="levenberg") * big, -(J.T @ r), rtol=1e-6, atol=1e-9)
+
+
+def test_lm_accepts_and_rejects_as_specified_and_fits_the_exponential():
+    t = torch.linspace(0, 4, 30, dtype=torch.float64)
+    y = 2.0 * torch.exp(-1.3 * t)
+    residual = lambda p: p[0] * torch.exp(-p[1] * t) - y  # noqa: E731
+    p, lam = torch.tensor([1.0, 0.1], dtype=torch.float64), 1.0
+    lams = []
+    for _ in range(40):
+        new_p, new_lam = unit5.levenberg_marquardt_step(residual, p, lam)
+        if new_lam < lam:
+            assert unit5.cost(residual, new_p) < unit5.cost(residual, p) and new_lam == lam / 10
+        else:
+            assert torch.equal(new_p, p) and new_lam == lam * 10
+        p, lam = new_p, new_lam
+        lams.append(lam)
+    torch.testing.assert_close(p, torch.tensor([2.0, 1.3], dtype=torch.float64))
+
+
+def test_backtracking_is_nocedal_wright_algorithm_3_1():
+    f = lambda x: (x**2).sum()  # noqa: E731
+    x = torch.tensor([1.0], dtype=torch.float64)
+    assert unit5.backtracking(f, x, 2 * x, -2 * x) == 0.5  # alpha = 1 reaches -1: no decrease
+    # the returned alpha satisfies Armijo and alpha / rho does not (it is the first of the sequence)
+    rosen = lambda x: (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2  # noqa: E731
+    x0 = torch.tensor([-1.2, 1.0], dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(rosen(x0), x0)
+    x0 = x0.detach()
+    alpha = unit5.backtracking(rosen, x0, g, -g)
+    assert unit5.armijo_holds(rosen, x0, g, -g, alpha) and not unit5.armijo_holds(rosen, x0, g, -g, alpha / 0.5)
+    with pytest.raises(ValueError):
+        unit5.backtracking(f, x, 2 * x, 2 * x)
+    with pytest.raises(RuntimeError):
+        unit5.backtracking(lambda z: torch.tensor(math.nan) if not torch.equal(z, x) else f(z), x, 2 * x, -2 * x)
+
+
+def test_monitor_matches_a_hand_computation_and_torch_cosine():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    steps = [torch.randn(9, dtype=torch.float64) for _ in range(3)] + [torch.zeros(9, dtype=torch.float64)]
+    theta = torch.nn.utils.parameters_to_vector(model.parameters()).double()
+    monitor = unit5.StepMonitor()
+    monitor(0, model, None, None)
+    for epoch, s in enumerate(steps, start=1):
+        theta = theta + s
+        torch.nn.utils.vector_to_parameters(theta.float(), model.parameters())
+        monitor(epoch, model, None, None)
+    # parameters are float32: the recorded step is the float32 difference
+    assert monitor.step_norms[:3] == pytest.approx([float(s.norm()) for s in steps[:3]], rel=1e-5)
+    assert monitor.step_norms[3] == 0.0
+    assert math.isnan(monitor.step_angles[0]) and math.isnan(monitor.step_angles[3])
+    for k in (1, 2):
+        cos = torch.nn.functional.cosine_similarity(steps[k - 1], steps[k], dim=0)
+        assert monitor.step_angles[k] == pytest.approx(math.degrees(math.acos(float(cos))), abs=1e-3)
+
+
+def test_instrument_mistakes_differ_from_the_reference_on_the_checks_trajectory():
+    from autograder.checks import test_second_order as checks
+
+    model = checks.ThreeTensors()
+    monitors = {m: unit5.StepMonitor(mistake=m) for m in [None, *unit5.INSTRUMENT_MISTAKES]}
+    for epoch, theta in enumerate(checks.recorded_trajectory()):
+        checks.load(model, theta, "cpu")
+        for mon in monitors.values():
+            mon(epoch, model, None, None)
+    right = monitors.pop(None)
+    assert math.isnan(right.step_angles[0]) and right.step_norms[3] == 0.0
+    assert math.isnan(right.step_angles[3]) and math.isnan(right.step_angles[4])
+    for name, mon in monitors.items():
+        values = mon.step_norms if name in ("norm_sum", "squared") else mon.step_angles
+        expected = right.step_norms if name in ("norm_sum", "squared") else right.step_angles
+        assert any(not math.isnan(a) and abs(a - b) > 1e-2 for a, b in zip(values, expected)), name
+
+
+def test_scheduler_rule_and_that_the_checks_run_changes_the_rate():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = unit5.AdaptiveLR(opt, None, grow=2.0, shrink=0.25, max_angle=60.0, jump=0.1)
+    expected = []
+    for loss, angle, factor in [(1.0, 10.0, 2.0), (1.05, 10.0, 2.0), (1.2, 10.0, 0.25), (1.1, math.nan, 1.0),
+                                (1.0, 60.0, 1.0), (0.9, 59.9, 2.0)]:
+        sched.step(loss, angle)
+        expected.append(factor)
+        assert sched.get_last_lr() == [math.prod(expected)]
+    from autograder.checks import test_second_order as checks
+    import course
+
+    torch.manual_seed(0)
+    model = checks.ThreeTensors()
+    with torch.no_grad():
+        model.scale.copy_(torch.eye(2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    monitor = unit5.StepMonitor()
+    sched = unit5.AdaptiveLR(opt, monitor, grow=1.5, shrink=0.5, max_angle=80.0, jump=0.01)
+    seen = []
+    course.fit(model, checks._tiny_data("cpu"), opt, 6, progress=False,
+               callbacks=[monitor, sched, lambda e, m, o, h: seen.append(o.param_groups[0]["lr"])])
+    assert len(set(seen)) > 2, seen  # the scheduler check's run both grows and keeps (or shrinks) the rate
+
+
+def test_experiment_window_needs_the_hessian():
+    e = unit5.EXPERIMENT
+    X, y = unit5.regression_problem()
+    eig = torch.linalg.eigvalsh(hessian(lambda w: unit5.regression_loss(w, X, y), torch.zeros(X.shape[1],
+                                                                                             dtype=torch.float64)))
+    lo, hi = float(eig.min()), float(eig.max())
+    assert unit5.gd_error_ratio(2 / (lo + hi)) < e["target"] / 2  # the solution's choice, with a margin
+    assert unit5.gd_error_ratio(1 / hi) > 2 * e["target"]  # the "safe" 1 / L misses
+    assert unit5.gd_error_ratio(2 / hi) > 10 * e["target"]  # 2 / L does not converge along the steepest direction
+
+
+def test_the_notebooks_data_is_the_references():
+    """The solution's locked experiment cell builds exactly the data the hidden check re-runs on."""
+    import nbformat
+
+    nb = nbformat.read(str(REPO / "solutions" / "05_second_order" / "second_order.ipynb"), as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "experiment_data")
+    namespace = {"torch": torch, "math": math}
+    exec(cell.source, namespace)
+    X, y = unit5.regression_problem()
+    assert torch.equal(namespace["X"], X) and torch.equal(namespace["y"], y)
+    w = torch.randn(5, dtype=torch.float64)
+    assert torch.equal(namespace["regression_loss"](w), unit5.regression_loss(w, X, y))
