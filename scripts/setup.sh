@@ -13,4 +13,11 @@ fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 # Register the kernel nbgrader and JupyterLab use, inside the environment (no global side effects).
 "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (odl-course)" >/dev/null
+# JupyterLab saves widget state into notebooks, so a saved lecture reopens showing its playgrounds' last figure
+# instead of "Error displaying widget: model not found" (the extension's default is not to save it).
+OVERRIDES="$VENV/share/jupyter/lab/settings/overrides.json"
+if [ ! -e "$OVERRIDES" ]; then
+  mkdir -p "$(dirname "$OVERRIDES")"
+  printf '{\n  "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}\n}\n' > "$OVERRIDES"
+fi
 echo "Environment ready: $VENV (activate with: source $VENV/bin/activate)"
