@@ -1,6 +1,6 @@
 """A corpus of broken and malicious submissions, generated from the instructor's solution.
 
-Every case is one student's submission of assignment ``02_optimizers`` (17
+Every case is one student's submission of assignment ``02_optimizers`` (21
 points): the solution with one thing done to it. Each case states the score it
 must get through the real pipeline (nbgrader autograde with this course's
 configuration) and phrases the feedback or the grader's notes must contain.
@@ -31,7 +31,7 @@ from autograder.submissions import KERNEL_PATCH, answer_sources, fill
 
 ASSIGNMENT = "02_optimizers"
 NOTEBOOK = "optimizers.ipynb"
-FULL = 17.0
+FULL = 21.0
 VICTIM = "corpus_victim"  # a correct submission the attacks aim at; it must keep its score and files
 
 
@@ -254,7 +254,7 @@ def _symlink_to_tripwire(case, ctx, folder):
 
 
 def _hardlink_outside(case, ctx, folder):
-    target = ctx.outside / f"{case.name}.ipynb"  # a solved notebook elsewhere: grading it would give 17
+    target = ctx.outside / f"{case.name}.ipynb"  # a solved notebook elsewhere: grading it would give 21
     _write(case.build(ctx), target)
     os.link(target, folder / NOTEBOOK)
 

@@ -183,7 +183,7 @@ def test_regrading_is_idempotent_and_leaves_no_stale_score(graded):
     grades = lambda nb: [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "execute_result"
                          and c.metadata.get("nbgrader", {}).get("grade")]  # noqa: E731
     assert [g["data"] for g in grades(again)] == [g["data"] for g in grades(first)]
-    # The same student hands in a broken file: the re-grade must not keep the old 17.
+    # The same student hands in a broken file: the re-grade must not keep the old full score.
     (course / "submitted" / student / ASSIGNMENT / NOTEBOOK).write_bytes(b"")
     nbgrader(["autograde", ASSIGNMENT, "--force", f"--student={student}"], course, check=False)
     assert scores(course)[student] == 0

@@ -116,6 +116,8 @@ def test_reference_answers_pass_every_task():
         tasks |= {m.args[0] for fn in vars(module).values() for p in getattr(fn, "pytestmark", [])
                   if p.name == "parametrize" for v in p.args[1] if isinstance(v, ParameterSet)
                   for m in v.marks if m.name == "task"}
-        for task in sorted(tasks - {"trained_accuracy"}):
+        # Tasks that are not conventions of a rule (a trained network, predicted numbers, a chosen learning rate)
+        # are checked against the solution notebook in test_checks.
+        for task in sorted(tasks - {"trained_accuracy", "predictions", "tuning"}):
             results = run_task(assignment, task, reference_namespace(assignment))
             assert results and not any(results.values()), (assignment, task, results)

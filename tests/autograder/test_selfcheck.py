@@ -23,7 +23,8 @@ def test_the_light_reader_reads_what_nbformat_reads():
     light, full = selfcheck.read_notebook(OPTIMIZERS), full_read(OPTIMIZERS)
     assert gradable_code(light) == gradable_code(full)
     assert [t for t, _ in selfcheck.graded_tasks(light)] == ["sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-                                                             "adam", "linear_decay", "search", "adamw", "amsgrad"]
+                                                             "adam", "linear_decay", "search", "adamw", "amsgrad",
+                                                             "predictions", "tuning"]
 
 
 def test_a_changed_answer_changes_its_task_and_the_later_ones_only():
@@ -72,11 +73,11 @@ def test_check_with_server_and_changed_runs_only_what_changed(tmp_path, private_
     nb = tmp_path / "optimizers.ipynb"
     nbformat.write(make_submission(RELEASE, OPTIMIZERS, []), str(nb))  # a student's: the release, answered
     first = odl_grade(private_env, nb, "--server", "--changed")
-    assert "Total: 17 / 17 points" in first and "Unchanged" not in first
+    assert "Total: 21 / 21 points" in first and "Unchanged" not in first
     assert "2 points: 1.5 for the steps, 0.5 for the state" in first
     assert list(Path(private_env["XDG_RUNTIME_DIR"], "odl-grade").glob("server-*/checks.sock")), "no server"
     again = odl_grade(private_env, nb, "--server", "--changed")
-    assert "Total: 17 / 17 points" in again and "Unchanged since the last check" in again
+    assert "Total: 21 / 21 points" in again and "Unchanged since the last check" in again
     adagrad = next(m for m in MISTAKES["02_optimizers"] if m.name == "adagrad_decays")
     nbformat.write(make_submission(RELEASE, OPTIMIZERS, [adagrad]), str(nb))
     edited = odl_grade(private_env, nb, "--server", "--changed")
@@ -84,9 +85,9 @@ def test_check_with_server_and_changed_runs_only_what_changed(tmp_path, private_
     assert unchanged == "sgd, momentum, nesterov"
     assert "checks passed. Score: 0.5 / 2\n  2 points: 1.5 for the steps" in edited
     assert "LOST 1.5 for the steps" in edited and "decays like RMSProp's" in edited
-    assert "Total: 15.5 / 17 points" in edited
+    assert "Total: 19.5 / 21 points" in edited
     full = odl_grade(private_env, nb)  # without --changed: everything again, the same scores
-    assert "Unchanged" not in full and "Total: 15.5 / 17 points" in full
+    assert "Unchanged" not in full and "Total: 19.5 / 21 points" in full
 
 
 @pytest.mark.slow
@@ -109,7 +110,7 @@ def test_self_check_from_a_kernel(tmp_path, private_env):
     html = "".join(o["content"].get("data", {}).get("text/html", "") for o in outputs
                    if o["msg_type"] == "display_data")
     text = "".join(o["content"].get("text", "") for o in outputs if o["msg_type"] == "stream")
-    assert "Checked optimizers.ipynb as saved at" in html and "Total: 17 / 17 points" in html, (html, text)
+    assert "Checked optimizers.ipynb as saved at" in html and "Total: 21 / 21 points" in html, (html, text)
     assert "RC 0" in text
 
 
