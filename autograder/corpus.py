@@ -268,8 +268,9 @@ def _special_files(case, ctx, folder):
 
 
 # measured: on 'meta' (no values) every comparison of numbers fails; each update rule keeps its state share (1/4 of
-# its points: 3.5 in all) and linear_decay, plain Python, its 2 points
-META_SCORE = 5.5
+# its points: 3.5 in all), linear_decay and the predictions, plain Python, their 2 points each, and the tuning
+# experiment's chosen rate its 1 point (the grader re-runs it with its own float32 CPU defaults)
+META_SCORE = 8.5
 SLEEP_FOREVER = "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except BaseException:\n        pass"
 
 CASES: list[Case] = [

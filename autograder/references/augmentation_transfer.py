@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autograder.references import grader_defaults
+
 MISTAKES = {
     "same_draw": "every sample of the batch got the same random draw; draw one value per sample (shape (N, ...)), "
                  "so each image is transformed differently",
@@ -236,6 +238,11 @@ def experiment_data(device="cpu"):
 
 
 def run_experiment(augment, device="cpu", seed=0) -> float:
+    with grader_defaults():
+        return _run_experiment(augment, device, seed)
+
+
+def _run_experiment(augment, device="cpu", seed=0) -> float:
     e = EXPERIMENT
     x, y, xt, yt = experiment_data(device)
     torch.manual_seed(seed)

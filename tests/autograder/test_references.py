@@ -364,6 +364,26 @@ def test_tuning_target_separates_good_rates_from_bad_ones():
     target = ref.EXPERIMENT["target"]
     assert acc[1e-3] >= target and acc[3.803e-3] >= target + 0.02, acc
     assert acc[1e-4] < target - 0.1 and acc[5e-2] < target - 0.2, acc
+@pytest.mark.parametrize("dtype, device", [(torch.float64, "cpu"), (torch.float32, "meta")])
+def test_experiment_protocol_ignores_the_students_torch_defaults(dtype, device):
+    """A submission that changed torch's default dtype or device is measured like every other one, and its
+    defaults are back afterwards (the checks that follow still see them)."""
+    from autograder.references import grader_defaults
+
+    expected = ref.validation_accuracy(1e-3)
+    old_device = torch.get_default_device()
+    torch.set_default_dtype(dtype)
+    torch.set_default_device(device)
+    try:
+        assert ref.validation_accuracy(1e-3) == expected
+        assert torch.get_default_dtype() == dtype and torch.get_default_device().type == device
+        with grader_defaults():
+            assert torch.empty(1).dtype == torch.float32 and torch.empty(1).device.type == "cpu"
+    finally:
+        torch.set_default_dtype(torch.float32)
+        torch.set_default_device(old_device)
+
+
 # --- assignment 05_second_order ----------------------------------------------------------------
 import math  # noqa: E402
 from pathlib import Path  # noqa: E402
