@@ -136,6 +136,35 @@ def check_true(condition: bool, message: str) -> None:
         fail(message)
 
 
+def check_prediction(
+    got,
+    answer,
+    what: str,
+    *,
+    choices: Iterable[str] | None = None,
+    rtol: float = 1e-3,
+    atol: float = 1e-4,
+    mistakes: Mapping[str, object] | None = None,
+    wrong_choice: str = "run the experiment and see which it is",
+    reasoning: str = "",
+) -> None:
+    """A "predict" answer: a number within tolerance (naming known wrong answers), or, when ``choices`` are given,
+    one of those letters (any case, surrounding spaces ignored). ``reasoning`` follows a wrong answer."""
+    try:
+        if choices is None:
+            check_number(got, answer, what, rtol=rtol, atol=atol, mistakes=mistakes)
+            return
+        choices = tuple(choices)
+        if not isinstance(got, str) or got.strip().lower() not in choices:
+            fail(f"{what.split(' (')[0]} should be one of the letters {', '.join(repr(c) for c in choices)}, "
+                 f"got {describe(got)}")
+        check_true(got.strip().lower() == answer, f"{what}: {got.strip().lower()!r} is not what happens; {wrong_choice}")
+    except CheckFailure as exc:
+        if not reasoning:
+            raise
+        raise CheckFailure(f"{exc}\n  Reasoning: {reasoning}") from None
+
+
 def first_mismatch(got: Iterable, expected: Iterable, what: str, compare: Callable[[object, object], None]) -> None:
     """Compare two sequences step by step and report the first step that differs."""
     got, expected = list(got), list(expected)

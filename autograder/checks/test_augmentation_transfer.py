@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.compare import check_number, check_tensor, check_true, describe, fail
+from autograder.compare import check_prediction, check_tensor, check_true, describe, fail
 from autograder.references import augmentation_transfer as ref
 from autograder.scoring import Part
 
@@ -591,21 +591,14 @@ PREDICTIONS = {  # variable: (answer, choices or None for a number, what it asks
 
 def _prediction(student, name):
     answer, choices, about = PREDICTIONS[name]
-    got = getattr(student, name)
-    if choices is None:
-        mistakes = {
-            "predict_noise_std": {"standard deviations do not add; variances of independent noises do "
-                                  "(sqrt(0.3**2 + 0.4**2))": 0.7},
-            "predict_cutout_fraction": {"that is a percentage; give a fraction between 0 and 1": 100 * 64 / 784},
-            "predict_trainable_head": {"the head has a bias too: 5 more parameters": 64 * 5,
-                                       "that is the old 10-class head": 64 * 10 + 10},
-        }[name]
-        check_number(got, answer, f"{name} ({about})", rtol=1e-3, atol=1e-4, mistakes=mistakes)
-        return
-    if not isinstance(got, str) or got.strip().lower() not in choices:
-        fail(f"{name} should be one of the letters {', '.join(repr(c) for c in choices)}, got {describe(got)}")
-    check_true(got.strip().lower() == answer,
-               f"{name} ({about}): {got.strip().lower()!r} is not what happens; run the experiment and see which it is")
+    mistakes = {
+        "predict_noise_std": {"standard deviations do not add; variances of independent noises do "
+                              "(sqrt(0.3**2 + 0.4**2))": 0.7},
+        "predict_cutout_fraction": {"that is a percentage; give a fraction between 0 and 1": 100 * 64 / 784},
+        "predict_trainable_head": {"the head has a bias too: 5 more parameters": 64 * 5,
+                                   "that is the old 10-class head": 64 * 10 + 10},
+    }.get(name)
+    check_prediction(getattr(student, name), answer, f"{name} ({about})", choices=choices, mistakes=mistakes)
 
 
 @pytest.mark.task("predictions")

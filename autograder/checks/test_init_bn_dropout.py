@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograder.compare import check_number, check_tensor, check_true, describe, fail
+from autograder.compare import check_prediction, check_tensor, check_true, describe, fail
 from autograder.references import init_bn_dropout as ref
 
 OFFLINE_ROOT = ref.OFFLINE_ROOT  # the fixed offline MNIST split, the same for every grader
@@ -543,20 +543,12 @@ PREDICTIONS = {  # variable: (answer, choices or None for a number, what it asks
 
 def _prediction(student, name):
     answer, choices, about = PREDICTIONS[name]
-    got = getattr(student, name)
-    if choices is None:
-        check_number(got, answer, f"{name} ({about})", rtol=1e-3, atol=1e-3, mistakes={
-            "that is the input scaled by (1 - p), the slide's test-time rule; PyTorch's inverted dropout divides "
-            "the kept elements by (1 - p) while training": 2.0 * 0.75,
-            "the kept elements are rescaled by 1 / (1 - p), not left as they are": 2.0,
-            "p is the probability of dropping: divide by 1 - p, not by p": 2.0 / 0.25,
-        })
-        return
-    if not isinstance(got, str) or got.strip().lower() not in choices:
-        fail(f"{name} should be one of the letters {', '.join(repr(c) for c in choices)}, got {describe(got)}")
-    check_true(got.strip().lower() == answer,
-               f"{name} ({about}): {got.strip().lower()!r} is not what happens; run the experiment of the next "
-               "section and see which it is")
+    check_prediction(getattr(student, name), answer, f"{name} ({about})", choices=choices, atol=1e-3, mistakes={
+        "that is the input scaled by (1 - p), the slide's test-time rule; PyTorch's inverted dropout divides "
+        "the kept elements by (1 - p) while training": 2.0 * 0.75,
+        "the kept elements are rescaled by 1 / (1 - p), not left as they are": 2.0,
+        "p is the probability of dropping: divide by 1 - p, not by p": 2.0 / 0.25,
+    }, wrong_choice="run the experiment of the next section and see which it is")
 
 
 @pytest.mark.task("predictions")

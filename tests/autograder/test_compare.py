@@ -56,3 +56,25 @@ def test_first_difference_points_at_a_real_difference(rows, cols, data):
     got[i, j] = 1.0
     text = message(check_tensor, got, expected, "x")
     assert f"first at index [{i}, {j}]: expected 0, got 1" in text
+
+
+def test_prediction_numbers_name_known_wrong_answers_and_give_the_reasoning():
+    from autograder.compare import check_prediction
+
+    check_prediction(0.2, 0.2, "p (the step)")
+    check_prediction(torch.tensor(0.20001), 0.2, "p (the step)")
+    text = message(check_prediction, 2.0, 0.2, "p (the step)", mistakes={"the learning rate was left out": 2.0},
+                   reasoning="the step is lr times the gradient")
+    assert "p (the step): expected" in text and "the learning rate was left out" in text
+    assert text.endswith("Reasoning: the step is lr times the gradient")
+    assert "expected a number" in message(check_prediction, "0.2", 0.2, "p (the step)")
+
+
+def test_prediction_choices_accept_any_case_and_reject_other_letters():
+    from autograder.compare import check_prediction
+
+    check_prediction(" B ", "b", "q (which curve)", choices="abc")
+    assert "q should be one of the letters 'a', 'b', 'c', got" in message(
+        check_prediction, "d", "b", "q (which curve)", choices="abc")
+    assert "'a' is not what happens; look at the plot" in message(
+        check_prediction, "a", "b", "q (which curve)", choices="abc", wrong_choice="look at the plot")
