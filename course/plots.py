@@ -104,7 +104,7 @@ def plot_loss_surface(
     ``log_scale`` colours by ``log10(f - min f)``, which shows narrow valleys
     better. ``minimum`` adds a star.
 
-    Introduced in lecture 03 (Optimizers).
+    Introduced in lecture 03 (Gradient descent).
     """
     import matplotlib.pyplot as plt
 
