@@ -615,7 +615,7 @@ def fast_loaders(
     seed: int = 0,
     root: str | os.PathLike | None = None,
 ) -> tuple[TensorLoader, TensorLoader]:
-    """Train and test :class:`TensorLoader` s with normalised images already on ``device``.
+    """Train and test :class:`TensorLoader` s with normalized images already on ``device``.
 
     ``dataset`` is ``"mnist"`` or ``"fashion-mnist"``; ``limit``/``test_limit`` keep a
     random subset (chosen by ``seed``). The train loader shuffles, the test loader

@@ -101,7 +101,7 @@ def plot_loss_surface(
     :mod:`course.surfaces`). ``trajectories`` maps a name to an array-like of
     shape ``(T, 2)``, e.g. from :func:`course.surfaces.trajectory`; each is drawn
     as a line with markers, a square at the start and a cross at the end.
-    ``log_scale`` colours by ``log10(f - min f)``, which shows narrow valleys
+    ``log_scale`` colors by ``log10(f - min f)``, which shows narrow valleys
     better. ``minimum`` adds a star.
 
     Introduced in lecture 03 (Gradient descent).
