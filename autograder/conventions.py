@@ -133,7 +133,7 @@ _cache: dict[str, tuple[object, str | None]] = {}
 
 
 def diagnose(name: str, rule) -> str | None:
-    """One sentence per property in which ``rule`` differs from the assignment, or None if none is recognised."""
+    """One sentence per property in which ``rule`` differs from the assignment, or None if none is recognized."""
     cached = _cache.get(name)
     if cached is not None and cached[0] is rule:
         return cached[1]

@@ -264,7 +264,7 @@ def test_random_rotate_draws_an_angle_per_sample(student, device):
     for i in range(len(x)):
         angle, error = _best_angle(out[i], x[i], 15.0)
         if error > 1e-3:
-            fail(f"random_rotate(x, max_degrees=15): sample {i} is not its input rotated about the centre by an "
+            fail(f"random_rotate(x, max_degrees=15): sample {i} is not its input rotated about the center by an "
                  f"angle in [-15, 15] degrees (bilinear, zeros outside); the closest rotation differs by {error:.3g}")
         angles.append(angle)
     if max(angles) - min(angles) < 1e-3:

@@ -201,7 +201,7 @@ def lsq_problems(dtype, device):
     z = torch.tanh(2 * s - 0.3) + 0.1 * s
     return {
         "an exponential fit a exp(-b t)": (lambda p: p[0] * torch.exp(-p[1] * t) - y, torch.tensor([1.0, 0.3], **kw)),
-        "a circle fit (centre and radius)": (lambda p: torch.sqrt((px - p[0]) ** 2 + (py - p[1]) ** 2) - p[2],
+        "a circle fit (center and radius)": (lambda p: torch.sqrt((px - p[0]) ** 2 + (py - p[1]) ** 2) - p[2],
                                              torch.tensor([1.0, 0.0, 1.0], **kw)),
         "Rosenbrock's function as residuals (10 (x2 - x1^2), 1 - x1)":
             (lambda p: torch.stack([10 * (p[1] - p[0] ** 2), 1 - p[0]]), torch.tensor([-1.2, 1.0], **kw)),

@@ -10,7 +10,7 @@ Conventions (the assignment states them in every docstring):
 * translate: integer shifts (dy, dx), each uniform on {-max_shift, ..., max_shift}, content moves down by dy and
   right by dx, what comes in from outside is 0 (zero padding);
 * hflip: each sample is mirrored left-right (``x.flip(-1)``) with probability p, independently;
-* rotate: by ``degrees`` counter-clockwise about the image centre, bilinear, 0 outside, as
+* rotate: by ``degrees`` counter-clockwise about the image center, bilinear, 0 outside, as
   ``torchvision.transforms.v2.functional.rotate`` with ``InterpolationMode.BILINEAR``; random_rotate draws
   one angle per sample uniformly from [-max_degrees, max_degrees];
 * gaussian_noise: x + std * N(0, 1), an independent value for every element, not clamped;
@@ -22,7 +22,7 @@ Conventions (the assignment states them in every docstring):
   training (``train_mode``) so its running statistics stay those of the pretraining data.
 
 ``MISTAKES`` (name: student-facing cause) lists typical mistakes; ``mistake=NAME`` in the functions makes one,
-so a check can recognise it.
+so a check can recognize it.
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def hflip(x: torch.Tensor, p: float, generator: torch.Generator, mistake: str | 
 
 
 def rotate(x: torch.Tensor, degrees: torch.Tensor | float) -> torch.Tensor:
-    """Each sample i by degrees[i] counter-clockwise about the centre, bilinear, zeros outside."""
+    """Each sample i by degrees[i] counter-clockwise about the center, bilinear, zeros outside."""
     _check(x)
     n, _, h, w = x.shape
     angle = torch.as_tensor(degrees, dtype=torch.float64).reshape(-1).expand(n) * (math.pi / 180)

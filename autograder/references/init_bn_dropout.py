@@ -19,7 +19,7 @@ Conventions (the assignment states them in every docstring):
 
 ``BatchNorm(..., mistake=NAME)`` and ``Dropout(..., mistake=NAME)`` make one of the mistakes in
 ``BN_MISTAKES`` / ``DROPOUT_MISTAKES`` (keys are the names, values the student-facing causes), so a
-check can run them on the same inputs and recognise a wrong result.
+check can run them on the same inputs and recognize a wrong result.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ Conventions (the assignment states them in every docstring):
   AMSGrad's running maximum of v in state["v_max"].
 
 ``MISTAKES[rule]`` maps a student-facing cause to a full rule that makes that mistake, so a check
-can run it on the same inputs and recognise a wrong trajectory.
+can run it on the same inputs and recognize a wrong trajectory.
 """
 from __future__ import annotations
 

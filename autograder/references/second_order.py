@@ -1,4 +1,4 @@
-"""Reference answers for assignment 05_second_order, and the typical mistakes the checks recognise.
+"""Reference answers for assignment 05_second_order, and the typical mistakes the checks recognize.
 
 Conventions (the assignment states them in every docstring):
 
