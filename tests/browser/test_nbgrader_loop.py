@@ -8,9 +8,10 @@ The tests run in order, each on what the one before left:
 
 1. instructor: Nbgrader > Formgrader, Generate then Release on the assignment's row (success dialogs, the row's
    state, the release in ``assignments/`` and in the exchange's outbound folder);
-2. alice: Nbgrader > Assignment List, Fetch (her copy in her home folder); she answers (on disk, the
-   instructor's answers as tests/test_exchange.py does);
-3. alice: the notebook's Validate button: "Success! Your notebook passes all the tests.";
+2. alice: Nbgrader > Assignment List, Fetch (her copy in her home folder);
+3. alice: the notebook's Validate button on her unanswered copy (the dialog lists failing cells); she answers
+   (on disk, the instructor's answers, as tests/test_exchange.py does); Validate again: "Success! Your notebook
+   passes all the tests.";
 4. alice: Submit in the Assignment List (the submission in the exchange's inbound folder);
 5. instructor: Collect in formgrader (one submission, the notebook in ``submitted/alice``).
 
@@ -268,45 +269,65 @@ def test_student_fetches_in_the_assignment_list(browser, loop, student_lab):
             "a fetched assignment is still offered for fetching"
     release = loop.course / "assignments" / ASSIGNMENT / NOTEBOOK
     assert work.read_bytes() == release.read_bytes(), "the fetched copy is not the release"
-    # alice answers: the instructor's answers in her copy (as tests/test_exchange.py)
-    write(make_submission(work, loop.course / "solutions" / ASSIGNMENT / NOTEBOOK), work)
     loop.done.add("fetched")
 
 
-def test_validate_button_passes_a_solved_notebook(browser, loop, student_lab):
+def validate(driver, lab, path: str) -> tuple[str, float]:
+    """Open ``path`` in ``lab``, click the notebook's Validate button, wait for the results dialog; its text
+    and how long it took. The dialog is closed with its OK button."""
     from selenium.webdriver.common.by import By
 
+    driver.switch_to.default_content()
+    driver.get(f"{lab.base}/lab/tree/{path}?reset&token={lab.token}")
+    poll(lambda: driver.execute_script(
+        "const p = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " return !!(p && p.content && p.content.widgets && p.content.widgets.length > 0)"), 120,
+        f"{path} did not open")
+    # nbgrader's ToolbarButton (className validate-button): JupyterLab 4 renders it as a jp-button element
+    button = poll(lambda: [b for b in driver.find_elements(
+        By.CSS_SELECTOR, ".jp-NotebookPanel-toolbar .validate-button, .jp-NotebookPanel-toolbar jp-button")
+        if b.is_displayed() and b.text.strip() == "Validate"], 60,
+        "the notebook's toolbar has no Validate button")[0]
+    started = time.monotonic()
+    button.click()
+    dialog = poll(lambda: [d for d in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog")
+                           if "Validation Results" in d.text], VALIDATE_S,
+                  "Validate showed no 'Validation Results' dialog")[0]
+    seconds = time.monotonic() - started
+    text = dialog.text
+    dialog.find_element(By.CSS_SELECTOR, ".jp-Dialog-button.jp-mod-accept").click()
+    poll(lambda: not driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), 30, "the dialog did not close")
+    return text, seconds
+
+
+def test_validate_button_fails_the_unanswered_notebook(browser, loop, student_lab):
     loop.need("fetched")
     path = f"{ASSIGNMENT}/{NOTEBOOK}"
+    with evidence(browser, loop.base / "evidence", "validate-unanswered"):
+        text, seconds = validate(browser, student_lab, path)
+    assert "Success!" not in text, f"an unanswered notebook passed:\n{text}"
+    assert "The following cell failed:" in text, f"the dialog names no failing cell:\n{text}"
+    assert "NotImplementedError" in text, f"the dialog does not show the unanswered cells' error:\n{text[:3000]}"
+    print(f"Validate on the unanswered {path}: {text.count('The following cell failed:')} failed cells shown "
+          f"after {seconds:.1f} s")
+
+
+def test_validate_button_passes_a_solved_notebook(browser, loop, student_lab):
+    loop.need("fetched")
+    work = loop.home / ASSIGNMENT / NOTEBOOK
+    # alice answers: the instructor's answers in her copy (as tests/test_exchange.py)
+    write(make_submission(work, loop.course / "solutions" / ASSIGNMENT / NOTEBOOK), work)
+    path = f"{ASSIGNMENT}/{NOTEBOOK}"
     with evidence(browser, loop.base / "evidence", "validate"):
-        browser.switch_to.default_content()
-        browser.get(f"{student_lab.base}/lab/tree/{path}?reset&token={student_lab.token}")
-        poll(lambda: browser.execute_script(
-            "const p = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " return !!(p && p.content && p.content.widgets && p.content.widgets.length > 0)"), 120,
-            f"{path} did not open")
-        # nbgrader's ToolbarButton (className validate-button): JupyterLab 4 renders it as a jp-button element
-        button = poll(lambda: [b for b in browser.find_elements(
-            By.CSS_SELECTOR, ".jp-NotebookPanel-toolbar .validate-button, .jp-NotebookPanel-toolbar jp-button")
-            if b.is_displayed() and b.text.strip() == "Validate"], 60,
-            "the notebook's toolbar has no Validate button")[0]
-        started = time.monotonic()
-        button.click()
-        dialog = poll(lambda: [d for d in browser.find_elements(By.CSS_SELECTOR, ".jp-Dialog")
-                               if "Validation Results" in d.text], VALIDATE_S,
-                      "Validate showed no 'Validation Results' dialog")[0]
-        seconds = time.monotonic() - started
-        text = dialog.text
-        assert "Success! Your notebook passes all the tests." in text, f"the dialog says:\n{text}"
-        assert "error" not in text.lower() and "failed" not in text.lower(), f"the dialog says:\n{text}"
-        dialog.find_element(By.CSS_SELECTOR, ".jp-Dialog-button.jp-mod-accept").click()
-        poll(lambda: not browser.find_elements(By.CSS_SELECTOR, ".jp-Dialog"), 30, "the dialog did not close")
-    print(f"Validate on {path}: dialog after {seconds:.1f} s")
-    loop.done.add("validated")
+        text, seconds = validate(browser, student_lab, path)
+    assert "Success! Your notebook passes all the tests." in text, f"the dialog says:\n{text}"
+    assert "failed" not in text.lower() and "error" not in text.lower(), f"the dialog says:\n{text}"
+    print(f"Validate on the solved {path}: success after {seconds:.1f} s")
+    loop.done.add("answered")
 
 
 def test_student_submits_in_the_assignment_list(browser, loop, student_lab):
-    loop.need("fetched")
+    loop.need("answered")
     inbound = loop.exchange / COURSE_ID / "inbound"
     answered = (loop.home / ASSIGNMENT / NOTEBOOK).read_bytes()
     with evidence(browser, loop.base / "evidence", "assignment-list-submit"):
