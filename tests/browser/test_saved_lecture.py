@@ -30,7 +30,8 @@ if (!panel || !panel.content || !panel.sessionContext || !panel.sessionContext.s
 const kernel = panel.sessionContext.session.kernel;
 const cells = panel.content.widgets.filter(c => c.model.type === 'code');
 const pending = cells.filter(c => c.model.executionCount === null || c.promptNode.innerText.includes('*')).length;
-return (kernel && kernel.status === 'idle' && pending === 0) ? 'done' : `${kernel && kernel.status}, ${pending} pending`;
+const idle = kernel && kernel.status === 'idle';
+return (idle && pending === 0) ? 'done' : `${kernel && kernel.status}, ${pending} pending`;
 """
 
 ERRORS_JS = """
