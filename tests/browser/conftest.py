@@ -5,7 +5,8 @@ Fixtures:
   root, serving a temporary copy of the lectures; settings, workspaces and runtime files live in the temporary
   folder too, so nothing a developer has open is restored and nothing is written to their home. The kernels
   import ``course`` from this checkout (PYTHONPATH). ``lab.url(path)`` opens a notebook, ``lab.root`` is the
-  served folder.
+  served folder. ``start_lab(root, home, env, cwd)`` (the ``lab_server`` fixture) starts another one (the nbgrader
+  tests: an instructor's in the course folder, a simulated student's with HOME set to their home).
 - ``browser``: one headless Chromium for the session (``/usr/bin/chromium`` with ``/usr/bin/chromedriver``,
   from Debian's ``chromium`` and ``chromium-driver`` packages, which .ci/run installs). Without them, or
   without selenium, the browser tests are skipped and say which is missing.
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +55,7 @@ class Lab:
     base: str
     token: str
     root: Path
+    log: Path | None = None
 
     def url(self, path: str) -> str:
         # ?reset: a fresh workspace, nothing restored from an earlier test
@@ -74,32 +77,33 @@ def _settings(folder: Path) -> None:
     tracker.write_text(json.dumps({"windowingMode": "none"}))
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    home = tmp_path_factory.mktemp("lab")
-    root = home / "served"
-    shutil.copytree(REPO / "lectures", root / "lectures", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    _settings(home / "settings")
+@contextmanager
+def start_lab(root: Path, home: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+              settings: Path | None = None):
+    """A JupyterLab serving ``root`` (run in ``cwd``, default ``home``; its own runtime files under ``home``);
+    ``env``: the environment (default: this one, with the test settings below). Yields a ``Lab``."""
+    settings = settings or home / "settings"
+    _settings(settings)
     port, token = free_port(), "course-browser-test"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        COURSE_OFFLINE="1",
-        COURSE_PROGRESS="1",          # the progress bars are part of what is tested
-        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-        JUPYTER_CONFIG_DIR=str(home / "config"),
-    )
+    if env is None:
+        env = dict(
+            os.environ,
+            JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+            JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+            JUPYTER_CONFIG_DIR=str(home / "config"),
+        )
+    env = dict(env, COURSE_OFFLINE="1", JUPYTERLAB_SETTINGS_DIR=str(settings),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     env.pop("MPLBACKEND", None)       # the kernels use the inline backend, as a student's do
-    log = open(home / "lab.log", "wb")
+    log_path = home / f"lab-{port}.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
          "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
          "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
          *(["--allow-root"] if os.geteuid() == 0 else [])],
-        stdout=log, stderr=subprocess.STDOUT, cwd=home, env=env,
+        stdout=log, stderr=subprocess.STDOUT, cwd=cwd or home, env=env,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -110,15 +114,39 @@ def lab(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail(f"jupyter lab did not start: {(home / 'lab.log').read_text()[-3000:]}")
+                pytest.fail(f"jupyter lab did not start: {log_path.read_text()[-3000:]}")
             time.sleep(0.5)
-    yield Lab(base, token, root)
-    proc.terminate()
     try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield Lab(base, token, root, log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def lab_server():
+    """``start_lab`` for tests that need a server of their own (test modules cannot import conftest)."""
+    return start_lab
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    root = home / "served"
+    shutil.copytree(REPO / "lectures", root / "lectures", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    env = dict(
+        os.environ,
+        COURSE_PROGRESS="1",          # the progress bars are part of what is tested
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+    )
+    with start_lab(root, home, env) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
