@@ -492,6 +492,7 @@ def test_instructor_autogrades_each_submission_in_formgrader(browser, loop, inst
         assert graded.is_file(), f"formgrader's autograde wrote no {graded}"
     # the course's grader ran, not nbgrader's alone: its hidden checks name bob's mistake in his graded notebook
     bobs = (loop.course / "autograded" / SECOND / ASSIGNMENT / NOTEBOOK).read_text()
+    assert MISTAKE.feedback not in (loop.course / "submitted" / SECOND / ASSIGNMENT / NOTEBOOK).read_text()
     assert MISTAKE.feedback in bobs, f"the hidden checks' finding '{MISTAKE.feedback}' is not in bob's notebook"
     assert MISTAKE.feedback not in (loop.course / "autograded" / STUDENT / ASSIGNMENT / NOTEBOOK).read_text()
     loop.done.add("autograded")
