@@ -451,6 +451,10 @@ def gradebook_scores(course: Path) -> dict[str, tuple[float, float]]:
                 for s in (STUDENT, SECOND)}
 
 
+def driver_scroll(driver, element) -> None:
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
+
+
 def test_instructor_autogrades_each_submission_in_formgrader(browser, loop, instructor_lab):
     from selenium.webdriver.common.by import By
 
@@ -496,10 +500,6 @@ def test_instructor_autogrades_each_submission_in_formgrader(browser, loop, inst
     assert MISTAKE.feedback in bobs, f"the hidden checks' finding '{MISTAKE.feedback}' is not in bob's notebook"
     assert MISTAKE.feedback not in (loop.course / "autograded" / STUDENT / ASSIGNMENT / NOTEBOOK).read_text()
     loop.done.add("autograded")
-
-
-def driver_scroll(driver, element) -> None:
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", element)
 
 
 def test_instructor_generates_and_releases_feedback_in_formgrader(browser, loop, instructor_lab):
