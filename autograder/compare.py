@@ -16,6 +16,7 @@ import torch
 # cannot change how answers are compared.
 _isclose = torch.isclose
 _tensor_type = torch.Tensor
+_size_type = torch.Size
 
 
 class CheckFailure(AssertionError):
@@ -129,6 +130,34 @@ def check_number(
     got = float(got)
     if math.isnan(got) or not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
         fail(f"{what}: expected {_fmt(expected)}, got {_fmt(got)}" + diagnose(got, mistakes, rtol, atol))
+
+
+def check_prediction(
+    got,
+    expected,
+    what: str,
+    *,
+    why: str,
+    rtol: float = 1e-3,
+    atol: float = 5e-4,
+    mistakes: Mapping[str, object] | None = None,
+) -> None:
+    """A predicted answer (the assignments' "predict first" tasks): a number within the tolerance (three
+    significant digits by default) or, when ``expected`` is a tuple, that exact shape (a tuple, list or
+    torch.Size of ints). A wrong answer gets the known mistake it matches and the reasoning ``why``."""
+    try:
+        if isinstance(expected, tuple):
+            ints = isinstance(got, (tuple, list, _size_type)) and all(
+                isinstance(d, int) and not isinstance(d, bool) for d in got)
+            if not ints:
+                fail(f"{what}: expected a shape, a tuple of ints such as {expected}, got {describe(got)}")
+            if tuple(got) != expected:
+                cause = next((c for c, v in (mistakes or {}).items() if tuple(v) == tuple(got)), None)
+                fail(f"{what}: expected {expected}, got {tuple(got)}" + (f"\n  Likely cause: {cause}" if cause else ""))
+            return
+        check_number(got, expected, what, rtol=rtol, atol=atol, mistakes=mistakes)
+    except CheckFailure as exc:
+        raise CheckFailure(f"{exc}\n  Reasoning: {why}") from None
 
 
 def check_true(condition: bool, message: str) -> None:

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from autograder import conventions
-from autograder.compare import CheckFailure, check_number, check_tensor, check_true, describe, fail
+from autograder.compare import CheckFailure, check_number, check_prediction, check_tensor, check_true, describe, fail
 from autograder.references import optimizer_probes as probes
 from autograder.references import optimizers as ref
 from autograder.scoring import Part
@@ -338,11 +338,7 @@ WHY = {  # the reasoning the feedback gives when a prediction is wrong
 
 def _prediction(student, name):
     answer, mistakes, about = ref.PREDICTIONS[name]
-    got = getattr(student, name)
-    try:
-        check_number(got, answer, f"{name} ({about})", rtol=1e-3, atol=5e-4, mistakes=mistakes)
-    except CheckFailure as exc:
-        raise CheckFailure(f"{exc}\n  Reasoning: {WHY[name]}") from None
+    check_prediction(getattr(student, name), answer, f"{name} ({about})", why=WHY[name], mistakes=mistakes)
 
 
 @pytest.mark.task("predictions")
