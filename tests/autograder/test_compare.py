@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.compare import CheckFailure, check_number, check_tensor
+from autograder.compare import CheckFailure, check_number, check_prediction, check_tensor
 
 
 def message(fn, *args, **kw) -> str:
@@ -56,3 +56,16 @@ def test_first_difference_points_at_a_real_difference(rows, cols, data):
     got[i, j] = 1.0
     text = message(check_tensor, got, expected, "x")
     assert f"first at index [{i}, {j}]: expected 0, got 1" in text
+
+
+def test_predictions_name_the_mistake_and_give_the_reasoning():
+    check_prediction(torch.Size([5, 64]), (5, 64), "shape", why="w")
+    check_prediction([5, 64], (5, 64), "shape", why="w")
+    text = message(check_prediction, (64, 5), (5, 64), "shape", why="the .T swaps", mistakes={"forgot .T": (64, 5)})
+    assert "expected (5, 64), got (64, 5)" in text and "Likely cause: forgot .T" in text and "Reasoning: the .T" in text
+    assert "expected a shape" in message(check_prediction, "5, 64", (5, 64), "shape", why="w")
+    assert "expected a shape" in message(check_prediction, (5.0, 64), (5, 64), "shape", why="w")
+    check_prediction(2.3026, 2.302585, "loss", why="w")
+    text = message(check_prediction, 1.0, 2.302585, "loss", why="ln 10", mistakes={"log10": 1.0})
+    assert "Likely cause: log10" in text and "Reasoning: ln 10" in text
+    assert "expected 3.12356e+06" in message(check_prediction, 3122500, 3123560, "count", why="w", rtol=0, atol=0.5)
