@@ -16,6 +16,7 @@ import torch
 # cannot change how answers are compared.
 _isclose = torch.isclose
 _tensor_type = torch.Tensor
+_size_type = torch.Size
 
 
 class CheckFailure(AssertionError):
@@ -131,14 +132,9 @@ def check_number(
         fail(f"{what}: expected {_fmt(expected)}, got {_fmt(got)}" + diagnose(got, mistakes, rtol, atol))
 
 
-def check_true(condition: bool, message: str) -> None:
-    if not condition:
-        fail(message)
-
-
 def check_prediction(
     got,
-    answer,
+    expected,
     what: str,
     *,
     choices: Iterable[str] | None = None,
@@ -146,23 +142,39 @@ def check_prediction(
     atol: float = 1e-4,
     mistakes: Mapping[str, object] | None = None,
     wrong_choice: str = "run the experiment and see which it is",
-    reasoning: str = "",
+    why: str = "",
 ) -> None:
-    """A "predict" answer: a number within tolerance (naming known wrong answers), or, when ``choices`` are given,
-    one of those letters (any case, surrounding spaces ignored). ``reasoning`` follows a wrong answer."""
+    """A "predict first" answer of the assignments: a number within the tolerance (three significant digits by
+    default); when ``expected`` is a tuple, that exact shape (a tuple, list or torch.Size of ints); when
+    ``choices`` are given, one of those letters (any case, surrounding spaces ignored). A wrong answer gets the
+    known mistake it matches (``mistakes``: cause -> that wrong answer) and the reasoning ``why``."""
     try:
-        if choices is None:
-            check_number(got, answer, what, rtol=rtol, atol=atol, mistakes=mistakes)
-            return
-        choices = tuple(choices)
-        if not isinstance(got, str) or got.strip().lower() not in choices:
-            fail(f"{what.split(' (')[0]} should be one of the letters {', '.join(repr(c) for c in choices)}, "
-                 f"got {describe(got)}")
-        check_true(got.strip().lower() == answer, f"{what}: {got.strip().lower()!r} is not what happens; {wrong_choice}")
+        if choices is not None:
+            choices = tuple(choices)
+            if not isinstance(got, str) or got.strip().lower() not in choices:
+                fail(f"{what.split(' (')[0]} should be one of the letters {', '.join(repr(c) for c in choices)}, "
+                     f"got {describe(got)}")
+            check_true(got.strip().lower() == expected,
+                       f"{what}: {got.strip().lower()!r} is not what happens; {wrong_choice}")
+        elif isinstance(expected, tuple):
+            ints = isinstance(got, (tuple, list, _size_type)) and all(
+                isinstance(d, int) and not isinstance(d, bool) for d in got)
+            if not ints:
+                fail(f"{what}: expected a shape, a tuple of ints such as {expected}, got {describe(got)}")
+            if tuple(got) != expected:
+                cause = next((c for c, v in (mistakes or {}).items() if tuple(v) == tuple(got)), None)
+                fail(f"{what}: expected {expected}, got {tuple(got)}" + (f"\n  Likely cause: {cause}" if cause else ""))
+        else:
+            check_number(got, expected, what, rtol=rtol, atol=atol, mistakes=mistakes)
     except CheckFailure as exc:
-        if not reasoning:
+        if not why:
             raise
-        raise CheckFailure(f"{exc}\n  Reasoning: {reasoning}") from None
+        raise CheckFailure(f"{exc}\n  Reasoning: {why}") from None
+
+
+def check_true(condition: bool, message: str) -> None:
+    if not condition:
+        fail(message)
 
 
 def first_mismatch(got: Iterable, expected: Iterable, what: str, compare: Callable[[object, object], None]) -> None:

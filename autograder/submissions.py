@@ -59,6 +59,16 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("evaluate_hard_coded_classes", "evaluate",
                 "confusion = torch.zeros(num_classes, num_classes,", "confusion = torch.zeros(10, 10,",
                 "evaluate", "the number of classes is hard-coded"),
+        # Predictions and the experiment (assignment 2's pattern).
+        Mistake("predict_loss_log10", "predictions",
+                "predict_initial_loss = math.log(10)", "predict_initial_loss = math.log10(10)",
+                "predictions", "the logarithm is natural"),
+        Mistake("predict_gradient_summed", "predictions",
+                "predict_gradient = (0.1 - 1) / 2", "predict_gradient = 0.1 - 1",
+                "predictions", "the loss is the mean over a batch of 2"),
+        Mistake("chosen_lr_too_small", "chosen",
+                "chosen_lr = 0.3", "chosen_lr = 0.01",
+                "tuning", "the target is 91%"),
     ],
     "02_optimizers": [
         Mistake("sgd_on_a_copy", "sgd", "param.add_(grad, alpha=-lr)", "param = param - lr * grad",

@@ -339,7 +339,7 @@ WHY = {  # the reasoning the feedback gives when a prediction is wrong
 def _prediction(student, name):
     answer, mistakes, about = ref.PREDICTIONS[name]
     check_prediction(getattr(student, name), answer, f"{name} ({about})", atol=5e-4, mistakes=mistakes,
-                     reasoning=WHY[name])
+                     why=WHY[name])
 
 
 @pytest.mark.task("predictions")

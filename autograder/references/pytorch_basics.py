@@ -5,6 +5,8 @@ check can tell a student not only that a value is wrong but why it probably is.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -161,3 +163,74 @@ def evaluate_batch_mean_loss(model, loader, device) -> float:
     with torch.no_grad():
         losses = [F.nll_loss(model(x.to(device)), y.to(device)).item() for x, y in loader]
     return sum(losses) / len(losses)
+
+
+# --- predictions (Task 6): computed with torch, not typed in ---------------------------------------
+def chain_shape() -> tuple[int, ...]:
+    """The chain of tensor operations of the first prediction, run on zeros."""
+    x = torch.zeros(64, 1, 28, 28)
+    h = x.flatten(1)
+    s = (h @ torch.zeros(784, 1000)).unsqueeze(1)
+    t = s + torch.zeros(5, 1)
+    return tuple(t.sum(dim=-1).T.shape)
+
+
+def parameter_count(image_size: int, biases: bool = True) -> int:
+    model = FirstNet(image_size)
+    return sum(p.numel() for name, p in model.named_parameters() if biases or not name.endswith("bias"))
+
+
+def logit_gradient(targets=(3, 7), num_classes: int = 10, reduction: str = "mean") -> float:
+    """d loss / d z[0, targets[0]] for all-zero logits z of shape (len(targets), num_classes)."""
+    z = torch.zeros(len(targets), num_classes, dtype=torch.float64, requires_grad=True)
+    F.nll_loss(F.log_softmax(z, dim=1), torch.tensor(targets), reduction=reduction).backward()
+    return z.grad[0, targets[0]].item()
+
+
+CIFAR_SIZE = 3 * 32 * 32
+PREDICTIONS = {  # name: (answer, {likely cause: the value that mistake gives}, what the question asks, tolerance)
+    "predict_shape": (
+        chain_shape(),
+        {"that is the shape before .T, which swaps the two dimensions": chain_shape()[::-1],
+         "s + torch.zeros(5, 1) broadcasts: shapes align from the right, (64, 1, 1000) with (5, 1), so the "
+         "size-1 dimension of s becomes 5 and t is (64, 5, 1000)": (1, 64)},
+        "the shape of out at the end of the chain", {}),
+    "predict_num_parameters": (
+        parameter_count(CIFAR_SIZE),
+        {"the biases are missing: each nn.Linear(n_in, n_out) has n_in * n_out weights and n_out biases":
+             parameter_count(CIFAR_SIZE, biases=False),
+         "that is FirstNet for 28 x 28 grey images; with image_size = 3 * 32 * 32 = 3072 only fc0 changes":
+             parameter_count(28 * 28)},
+        "the number of parameters of FirstNet(image_size=3 * 32 * 32)", {"rtol": 0.0, "atol": 0.5}),
+    "predict_initial_loss": (
+        math.log(10),
+        {"the logarithm is natural (ln): -ln(1/10) = ln 10, not log10(10)": 1.0,
+         "that is the probability of the right class; the loss is -ln of it": 0.1,
+         "the loss is the negative log-probability: -ln(1/10) is positive": -math.log(10),
+         "that is the loss for 2 classes (ln 2); there are 10": math.log(2)},
+        "the mean nll_loss of a network that gives each of the 10 classes probability 1/10", {"rtol": 1e-2}),
+    "predict_gradient": (
+        logit_gradient(),
+        {"the loss is the mean over a batch of 2, so each sample's gradient is divided by 2":
+             logit_gradient(reduction="sum"),
+         "the gradient of -log softmax(z)[y] with respect to z is softmax(z) - one_hot(y): for the target "
+         "class 1/10 - 1, halved by the mean": 0.1 / 2,
+         "the sign: increasing the target's logit lowers the loss, so its gradient is negative":
+             -logit_gradient(),
+         "the softmax part is missing: d/dz_y of -(z_y - log sum exp z) is softmax(z)_y - 1, not -1":
+             -1.0 / 2},
+        "z.grad[0, 3] after F.nll_loss(F.log_softmax(z, dim=1), tensor([3, 7])).backward() with z = zeros(2, 10)",
+        {}),
+}
+
+
+# --- the experiment (Task 7): assignment 2's protocol with plain SGD and a budget of epochs ------------------
+EXPERIMENT = {"target": 0.91, "max_epochs": 3, "optimizer": "torch.optim.SGD (no momentum)"}
+
+
+def validation_accuracy(lr: float, epochs: int) -> float:
+    """FirstNet (seed 0) trained ``epochs`` epochs of plain SGD at ``lr`` (batch 64, TensorLoader seed 0) on the
+    4,000 offline training digits less assignment 2's validation split of 1,000, then its validation accuracy."""
+    from autograder.references import optimizers
+
+    return optimizers.validation_accuracy(lr, lambda params: torch.optim.SGD(params, lr=lr), epochs=epochs)

@@ -32,7 +32,7 @@ def test_corrupt_notebook_is_a_clear_error(tmp_path, capsys):
 def test_self_check_of_the_solution_prints_full_marks(capsys):
     assert main(["check", str(REPO / "solutions/01_pytorch_basics/pytorch_basics.ipynb")]) == 0
     out = capsys.readouterr().out
-    assert "Total: 15 / 15 points" in out and "FAIL" not in out
+    assert "Total: 16 / 16 points" in out and "FAIL" not in out
 
 
 def test_release_outside_a_course_folder_is_a_clear_error(tmp_path, capsys):

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograder.compare import CheckFailure, check_number, check_tensor
+from autograder.compare import CheckFailure, check_number, check_prediction, check_tensor
 
 
 def message(fn, *args, **kw) -> str:
@@ -59,22 +59,31 @@ def test_first_difference_points_at_a_real_difference(rows, cols, data):
 
 
 def test_prediction_numbers_name_known_wrong_answers_and_give_the_reasoning():
-    from autograder.compare import check_prediction
-
     check_prediction(0.2, 0.2, "p (the step)")
     check_prediction(torch.tensor(0.20001), 0.2, "p (the step)")
     text = message(check_prediction, 2.0, 0.2, "p (the step)", mistakes={"the learning rate was left out": 2.0},
-                   reasoning="the step is lr times the gradient")
+                   why="the step is lr times the gradient")
     assert "p (the step): expected" in text and "the learning rate was left out" in text
     assert text.endswith("Reasoning: the step is lr times the gradient")
     assert "expected a number" in message(check_prediction, "0.2", 0.2, "p (the step)")
 
 
 def test_prediction_choices_accept_any_case_and_reject_other_letters():
-    from autograder.compare import check_prediction
-
     check_prediction(" B ", "b", "q (which curve)", choices="abc")
     assert "q should be one of the letters 'a', 'b', 'c', got" in message(
         check_prediction, "d", "b", "q (which curve)", choices="abc")
     assert "'a' is not what happens; look at the plot" in message(
         check_prediction, "a", "b", "q (which curve)", choices="abc", wrong_choice="look at the plot")
+
+
+def test_prediction_shapes_and_counts_name_the_mistake_and_give_the_reasoning():
+    check_prediction(torch.Size([5, 64]), (5, 64), "shape", why="w")
+    check_prediction([5, 64], (5, 64), "shape", why="w")
+    text = message(check_prediction, (64, 5), (5, 64), "shape", why="the .T swaps", mistakes={"forgot .T": (64, 5)})
+    assert "expected (5, 64), got (64, 5)" in text and "Likely cause: forgot .T" in text and "Reasoning: the .T" in text
+    assert "expected a shape" in message(check_prediction, "5, 64", (5, 64), "shape", why="w")
+    assert "expected a shape" in message(check_prediction, (5.0, 64), (5, 64), "shape", why="w")
+    check_prediction(2.3026, 2.302585, "loss", why="w")
+    text = message(check_prediction, 1.0, 2.302585, "loss", why="ln 10", mistakes={"log10": 1.0})
+    assert "Likely cause: log10" in text and "Reasoning: ln 10" in text
+    assert "expected 3.12356e+06" in message(check_prediction, 3122500, 3123560, "count", why="w", rtol=0, atol=0.5)

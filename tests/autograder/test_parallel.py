@@ -49,6 +49,11 @@ def auto_scores(db_url: str, course_id: str, assignment: str, students) -> dict[
                     for g in nb.grades} for s in students}
 
 
+def total(scores: dict[str, float | None]) -> float:
+    """The automatic points of a submission (answers graded by hand have no automatic score)."""
+    return sum(v for v in scores.values() if v is not None)
+
+
 def sqlite_url(course: Path) -> str:
     return f"sqlite:///{course / 'gradebook.db'}"
 
@@ -399,8 +404,8 @@ def test_two_local_workers_grade_like_nbgrader_alone_and_a_failure_keeps_no_stal
                                                                                         capsys):
     base, sequential = real_course
     expected = auto_scores(sqlite_url(sequential), COURSE_ID, A, STUDENTS)
-    assert sum(expected["solution"].values()) == 15 and sum(expected["broken"].values()) == 15
-    assert 0 < sum(expected["mistakes"].values()) < 15 and sum(expected["garbled"].values()) == 0
+    assert total(expected["solution"]) == 16 and total(expected["broken"]) == 16
+    assert 0 < total(expected["mistakes"]) < 16 and total(expected["garbled"]) == 0
 
     course = copy_course(base, tmp_path / "parallel")
     # an earlier run gave 'broken' full marks; then nbgrader fails on that student (its autograded folder is a file,
@@ -425,9 +430,9 @@ def test_two_local_workers_grade_like_nbgrader_alone_and_a_failure_keeps_no_stal
     got = auto_scores(sqlite_url(course), COURSE_ID, A, STUDENTS)
     for student in ("garbled", "mistakes", "solution"):
         assert got[student] == expected[student], student
-        assert by[student]["score"] == sum(expected[student].values())
-        assert by[student]["max_score"] == 15
-    assert got["broken"] and set(got["broken"].values()) == {0}  # no stale 15 points
+        assert by[student]["score"] == total(expected[student])
+        assert by[student]["max_score"] == 19  # 16 automatic points and 3 for the written answers, graded by hand
+    assert got["broken"] and {v for v in got["broken"].values() if v is not None} == {0}  # no stale 16 points
     assert by["broken"]["score"] == 0 and by["broken"]["error"].startswith("nbgrader exited with status")
     assert "autograded/broken" in by["broken"]["error"]  # the log's last lines say what went wrong
     assert "broken" in out and "failed" in out and "3 of 4 graded, 1 failed" in out

@@ -542,3 +542,46 @@ def test_the_notebooks_data_is_the_references():
     assert torch.equal(namespace["X"], X) and torch.equal(namespace["y"], y)
     w = torch.randn(5, dtype=torch.float64)
     assert torch.equal(namespace["regression_loss"](w), unit5.regression_loss(w, X, y))
+
+
+# --- assignment 1's predictions and experiment -------------------------------------------------------
+def test_assignment1_predictions_agree_with_torch():
+    answers = {name: entry[0] for name, entry in basics.PREDICTIONS.items()}
+    assert answers["predict_shape"] == (5, 64)
+    assert answers["predict_num_parameters"] == 3072 * 1000 + 1000 + 1000 * 50 + 50 + 50 * 10 + 10
+    assert answers["predict_gradient"] == pytest.approx((0.1 - 1) / 2)
+    # the loss at initialization: an untrained FirstNet's mean loss on real digits is close to ln 10
+    import course
+
+    x, y = course.to_tensors(course.load_mnist(train=True, root=basics_offline_root(), download=False).subset(500, seed=0))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        loss = torch.nn.functional.nll_loss(basics.FirstNet()(x), y).item()
+    assert loss == pytest.approx(answers["predict_initial_loss"], rel=0.03)  # 2.35 on normalized digits
+    for name, (answer, mistakes, _, tolerance) in basics.PREDICTIONS.items():  # no mistake is graded as right
+        for value in mistakes.values():
+            if isinstance(answer, tuple):
+                assert tuple(value) != answer, name
+            else:
+                assert abs(value - answer) > max(tolerance.get("atol", 5e-4), tolerance.get("rtol", 1e-3) * abs(answer))
+
+
+def basics_offline_root():
+    from autograder.checks.test_pytorch_basics import OFFLINE_ROOT
+
+    return OFFLINE_ROOT
+
+
+def test_assignment1_target_separates_good_settings_from_bad_ones():
+    """91% validation accuracy within 3 epochs of plain SGD: reached from lr 0.1 (3 epochs) to 0.3, missed by a
+    tenth of that and by a rate that diverges."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        acc = {(lr, e): basics.validation_accuracy(lr, e) for lr, e in ((0.3, 3), (0.3, 2), (0.1, 3), (0.01, 3),
+                                                                         (1.0, 1))}
+    finally:
+        torch.set_num_threads(threads)
+    target = basics.EXPERIMENT["target"]
+    assert acc[0.3, 3] >= target + 0.01 and acc[0.3, 2] >= target + 0.01 and acc[0.1, 3] >= target, acc
+    assert acc[0.01, 3] < target - 0.1 and acc[1.0, 1] < target - 0.5, acc
