@@ -125,14 +125,34 @@ def playground_cell(nb) -> int:
     return found[-1]
 
 
+# A cell takes <= 60 s on 2 busy cores. On a machine shared with other jobs starting kernels, a run sometimes stalls
+# with the kernel and the client both idle (seen twice on 2026-12-04, lectures 03 and 04, at load 5-6): such a run
+# is abandoned after CELL_TIMEOUT_S and started again in a fresh kernel, up to ATTEMPTS times in all.
+CELL_TIMEOUT_S, ATTEMPTS = 240, 3
+
+
 def run(nb, path: Path, extra: str) -> list:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return run_once(nb, path, extra)
+        except (CellTimeoutError, DeadKernelError, TimeoutError) as err:
+            print(f"note: {path.name}: attempt {attempt} stalled ({type(err).__name__}); "
+                  f"{'again in a fresh kernel' if attempt < ATTEMPTS else 'giving up'}", file=sys.stderr, flush=True)
+            if attempt == ATTEMPTS:
+                raise
+
+
+def run_once(nb, path: Path, extra: str) -> list:
     nb = nbformat.from_dict(nb)
     nb.cells = nb.cells[: playground_cell(nb) + 1]
     nb.cells.insert(0, nbformat.v4.new_code_cell("%matplotlib inline"))
     nb.cells.append(nbformat.v4.new_code_cell(extra))
     env = dict(os.environ, COURSE_OFFLINE="1", COURSE_PROGRESS="0", PYTHONPATH=str(REPO))
     env.pop("MPLBACKEND", None)    # the inline backend, as in JupyterLab
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
     old_env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)          # the kernel inherits this process's environment
