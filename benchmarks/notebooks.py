@@ -1,6 +1,6 @@
 """Time to execute each lecture and solution notebook on this machine, and the kernel's peak memory.
 
-    python benchmarks/notebooks.py [--repeats 3] [NOTEBOOK ...]
+    python benchmarks/notebooks.py [--repeats 3] [NOTEBOOK ...]    # default: every lecture and solution notebook
 
 Targets (issue: lectures run fast on 2 CPU cores): each notebook <= 60 s, all together <= 10 min.
 Prints one row per notebook: median wall time over the repeats, min/max, peak kernel RSS, and the verdict.
@@ -60,7 +60,8 @@ def main() -> int:
     os.environ.setdefault("COURSE_OFFLINE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     paths = args.notebooks or sorted((REPO / "lectures").glob("*.ipynb")) + sorted((REPO / "solutions").glob("*/*.ipynb"))
-    print(f"{len(paths)} notebooks, {args.repeats} runs each, {os.cpu_count()} CPU cores, offline data")
+    print(f"{len(paths)} notebooks, {args.repeats} runs each, {os.cpu_count()} CPU cores, offline data, "
+          f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1/5/15 min)")
     print(f"{'notebook':<52}{'median s':>10}{'min':>8}{'max':>8}{'peak MiB':>10}  target {TARGET_S:.0f} s")
     total, ok = 0.0, True
     for path in paths:
@@ -73,7 +74,7 @@ def main() -> int:
         print(f"{name:<52}{med:>10.1f}{min(times):>8.1f}{max(times):>8.1f}{max(m for _, m in runs):>10.0f}  "
               f"{'ok' if med <= TARGET_S else 'OVER'}", flush=True)
     print(f"{'total (medians)':<52}{total:>10.1f}{'':>26}  target {TOTAL_TARGET_S:.0f} s: "
-          f"{'ok' if total <= TOTAL_TARGET_S else 'OVER'}")
+          f"{'ok' if total <= TOTAL_TARGET_S else 'OVER'}; load after {os.getloadavg()[0]:.1f}")
     return 0 if ok and total <= TOTAL_TARGET_S else 1
 
 

@@ -9,6 +9,7 @@ is drawn and timed). The same sequence of values is then given to the old intera
 the PNG as in JupyterLab). Both run in one invocation, on the same machine, one kernel at a time.
 
     python benchmarks/widgets.py                      # all playgrounds, before = the last interact version
+                                                      # (5e497e3 for lectures 01-09, 1be7ef3 for 10-13)
     python benchmarks/widgets.py --only 04 05         # lectures whose file name contains 04 or 05
     python benchmarks/widgets.py --before none        # the current playgrounds only
 
@@ -31,6 +32,8 @@ from nbclient import NotebookClient
 REPO = Path(__file__).resolve().parent.parent
 # The last commit whose lectures used ipywidgets.interact with a new pyplot figure per change.
 DEFAULT_BEFORE = "5e497e3"
+# The last commit whose lectures 10, 12 and 13 used ipywidgets.interact (lecture 11 had no playground).
+UNIT45_BEFORE = "1be7ef3"
 TARGET_S = 0.5
 
 # lecture -> the old interact callback (an expression in the old notebook's namespace) and the moves:
@@ -60,6 +63,24 @@ PLAYGROUNDS = {
     "lectures/08_batch_normalization.ipynb": dict(
         old="draw_running", moves=[("momentum", 0.178), ("momentum", 0.01), ("batch_size", 64), ("batch_size", 2)]),
     "lectures/09_dropout.ipynb": dict(old="draw_dropout", moves=[("p", 0.55), ("p", 0.6), ("p", 0.2), ("p", 0.9)]),
+    # Units 4-5: their interact versions are those of UNIT45_BEFORE. interact displayed the figure the callback
+    # returned (lectures 12-13); lecture 10's callback displayed it in an Output widget itself.
+    "lectures/10_data_augmentation.ipynb": dict(
+        old="redraw", before=UNIT45_BEFORE,
+        moves=[("shift", 3), ("angle", 20.0), ("scale", 1.3), ("noise", 0.3), ("erase", 8), ("shift", -5),
+               ("angle", -45.0)]),
+    "lectures/11_transfer_learning.ipynb": dict(
+        old=None,          # new in the playground version: no interact version to compare with
+        moves=[("n", 1000), ("n", 100), ("log10_alpha", -3.0), ("layer", "fc1 (64)"),
+               ("layer", "pixels (no transfer)"), ("n", 25), ("log10_alpha", 1.0), ("layer", "block 1 (16 x 7 x 7)")]),
+    "lectures/12_second_order.ipynb": dict(
+        old="lambda **values: display(draw_lm(**values))", before=UNIT45_BEFORE,
+        moves=[("log10_lambda", 1.0), ("log10_lambda", 2.0), ("log10_lambda", -2.0), ("log10_lambda", -4.0),
+               ("marquardt", False), ("log10_lambda", 4.0)]),
+    "lectures/13_instrumenting_training.ipynb": dict(
+        old="lambda **values: display(draw_gd(**values))", before=UNIT45_BEFORE,
+        moves=[("lr_times_lam_max", 0.9), ("lr_times_lam_max", 1.5), ("lr_times_lam_max", 1.95),
+               ("lr_times_lam_max", 2.1), ("lr_times_lam_max", 0.3)]),
 }
 
 AFTER_CELL = """
@@ -104,14 +125,34 @@ def playground_cell(nb) -> int:
     return found[-1]
 
 
+# A cell takes <= 60 s on 2 busy cores. On a machine shared with other jobs starting kernels, a run sometimes stalls
+# with the kernel and the client both idle (seen twice on 2026-12-04, lectures 03 and 04, at load 5-6): such a run
+# is abandoned after CELL_TIMEOUT_S and started again in a fresh kernel, up to ATTEMPTS times in all.
+CELL_TIMEOUT_S, ATTEMPTS = 240, 3
+
+
 def run(nb, path: Path, extra: str) -> list:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return run_once(nb, path, extra)
+        except (CellTimeoutError, DeadKernelError, TimeoutError) as err:
+            print(f"note: {path.name}: attempt {attempt} stalled ({type(err).__name__}); "
+                  f"{'again in a fresh kernel' if attempt < ATTEMPTS else 'giving up'}", file=sys.stderr, flush=True)
+            if attempt == ATTEMPTS:
+                raise
+
+
+def run_once(nb, path: Path, extra: str) -> list:
     nb = nbformat.from_dict(nb)
     nb.cells = nb.cells[: playground_cell(nb) + 1]
     nb.cells.insert(0, nbformat.v4.new_code_cell("%matplotlib inline"))
     nb.cells.append(nbformat.v4.new_code_cell(extra))
     env = dict(os.environ, COURSE_OFFLINE="1", COURSE_PROGRESS="0", PYTHONPATH=str(REPO))
     env.pop("MPLBACKEND", None)    # the inline backend, as in JupyterLab
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
     old_env = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)          # the kernel inherits this process's environment
@@ -151,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--only {args.only} matches none of {list(PLAYGROUNDS)}")
     print(f"{len(chosen)} playgrounds, {os.cpu_count()} CPU cores, load {os.getloadavg()[0]:.1f}, "
           f"before = {args.before}, seconds per redraw")
-    print(f"{'playground':40s} {'redraws':>7s} {'after med':>9s} {'max':>8s} {'before med':>10s} {'max':>8s}  "
-          f"target {TARGET_S} s")
+    print(f"{'playground':42s} {'redraws':>7s} {'after med':>9s} {'max':>8s} {'before med':>10s} {'max':>8s} "
+          f"{'load':>5s}  target {TARGET_S} s")
     missed = 0
     for path, spec in chosen.items():
         source = REPO / path
@@ -160,14 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         after = run(nbformat.read(source, as_version=4), source, setup + AFTER_CELL)
         after_s = [seconds for _, seconds in after]
         before_s: list[float] = []
-        if args.before.lower() != "none":
-            old = old_notebook(args.before, path)
+        ref = spec.get("before", args.before) if args.before == DEFAULT_BEFORE else args.before
+        if args.before.lower() != "none" and spec["old"] is not None:
+            old = old_notebook(ref, path)
             if old is not None:
                 values = [v for v, _ in after]
                 before_s = run(old, source, f"OLD = {spec['old']}\nVALUES = {values!r}\n" + BEFORE_CELL)
         ok = bool(after_s) and max(after_s) < TARGET_S
         missed += not ok
-        print(f"{path:40s} {len(after_s):7d} {fmt(after_s):>18s} {fmt(before_s):>19s}  {'ok' if ok else 'MISSED'}",
+        print(f"{path:42s} {len(after_s):7d} {fmt(after_s):>18s} {fmt(before_s):>19s} {os.getloadavg()[0]:5.1f}  "
+              f"{'ok' if ok else 'MISSED'}",
               flush=True)
     print(f"load after: {os.getloadavg()[0]:.1f}")
     return 1 if missed else 0

@@ -28,6 +28,10 @@ PLAYGROUNDS = {
     "07_initialization": "figure",
     "08_batch_normalization": "figure",
     "09_dropout": "figure",
+    "10_data_augmentation": "figure",
+    "11_transfer_learning": "figure",
+    "12_second_order": "figure",
+    "13_instrumenting_training": "figure",
 }
 RUN_S = 240              # a lecture runs in <= 60 s on 2 cores; the browser and server share those cores
 SETTLE_S = 1.5           # the playground counts as settled when nothing changed for this long
