@@ -144,7 +144,7 @@ MISTAKES: dict[str, list[Mistake]] = {
     ],
     "03_init_bn_dropout": [
         Mistake("fans_swapped", "fans", "    return fan_in, fan_out", "    return fan_out, fan_in",
-                "fans", "fan_in and fan_out are swapped", also=("kaiming", "bn_experiment")),
+                "fans", "fan_in and fan_out are swapped", also=("kaiming",)),
         Mistake("xavier_uniform_bound_is_std", "xavier",
                 "a = gain * math.sqrt(6.0 / (fan_in + fan_out))", "a = gain * math.sqrt(2.0 / (fan_in + fan_out))",
                 "xavier", "using the standard deviation as the bound"),
