@@ -228,6 +228,13 @@ def test_instructor_generates_and_releases_in_formgrader(browser, loop, instruct
     outbound = loop.exchange / COURSE_ID / "outbound" / ASSIGNMENT / NOTEBOOK
     with evidence(browser, loop.base / "evidence", "formgrader-release"):
         enter_formgrader(browser, instructor_lab)
+        # The "Current configuration" panel under the assignments shows the course's grading steps by name.
+        config = browser.execute_script(
+            "const p = document.querySelector('#collapseConfig pre'); return p ? p.textContent : null;")
+        assert config, "formgrader shows no 'Current configuration' panel"
+        for step in ("autograder.preprocessors.StartHiddenChecks", "autograder.preprocessors.RunHiddenChecks",
+                     "autograder.structure.NormalizeSubmission"):
+            assert step in config, f"formgrader's configuration panel does not name {step}:\n{config[:3000]}"
         assert row_text(browser, "status") == "draft", "a new assignment should be a draft"
         click_in_row(browser, "assign", "Generate")
         text = success_modal(browser, "Generate")
