@@ -54,7 +54,7 @@ PLAYGROUNDS = {
                ("mu", 0.5), ("steps", 400), ("nesterov", False)]),
     "lectures/05_adaptive_methods.ipynb": dict(
         old="lambda **values: draw_adaptive(**values, ax=None)",
-        moves=[("log10_lr", -0.75), ("log10_lr", -0.5), ("beta1", 0.5), ("beta2", 0.9), ("steps", 1000),
+        moves=[("log10_lr", -0.75), ("log10_lr", -0.5), ("beta1", 0.5), ("beta2", 0.9), ("steps", 500),
                ("surface", "rosenbrock"), ("log10_lr", -1.5), ("surface", "saddle")]),
     "lectures/07_initialization.ipynb": dict(
         old="draw_stats",
