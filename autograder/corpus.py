@@ -333,7 +333,7 @@ CASES: list[Case] = [
     Case("empty_file", "an empty file", lambda c: b"", 0.0, ("the file is empty",)),
     Case("other_assignment", "the solved notebook of another assignment under this name",
          lambda c: fill(c.other_release, answer_sources(c.other_solution)), 0.0,
-         ("None of this assignment's answer cells",)),
+         ("is it the right notebook (or a notebook of another assignment)?",)),
     # -- wrong results ------------------------------------------------------------------------
     Case("nan_results", "Adam that writes NaN into the parameter",
          lambda c: c.appended("adam", "_adam = adam\ndef adam(param, grad, state, **kw):\n"

@@ -164,9 +164,17 @@ def normalize(submitted, release) -> tuple[object, list[str]]:
         cells.extend(extras.get(gid, []))
     present = [g for g in canonical if g in seen_order]
     answer_ids = [g for g in canonical if g and release_by_id[g].get("metadata", {}).get("nbgrader", {}).get("solution")]
-    if answer_ids and not any(g in answers for g in answer_ids):
+    found = [g for g in answer_ids if g in answers]
+    if answer_ids and not found:
         notes.append("None of this assignment's answer cells are in the submission: is it the right notebook "
                      "(or a notebook of another assignment)? It was graded as an unanswered notebook.")
+    elif answer_ids and foreign and len(found) < len(answer_ids) / 2:
+        # Assignments share some cell names (predictions, tuning): another assignment's notebook then matches a few.
+        shown = ", ".join(foreign[:6]) + (", ..." if len(foreign) > 6 else "")
+        notes.append(f"Only {len(found)} of this assignment's {len(answer_ids)} answer cells are in the submission, "
+                     f"and it has graded cells this assignment does not have ({shown}): is it the right notebook "
+                     "(or a notebook of another assignment)? The missing cells were restored from the release and "
+                     "count as unanswered.")
     elif missing:
         notes.append(f"Cells missing from the submission were restored from the release: {', '.join(missing)}"
                      f" (a missing answer cell counts as unanswered).")

@@ -71,3 +71,21 @@ def test_a_notebook_of_another_assignment_is_graded_as_unanswered():
     assert "None of this assignment's answer cells" in notes[0]
     assert ids(fixed) == [None, "intro", "answer_a", "test_a", "answer_b", "test_b"]  # its cell kept, unmarked
     assert fixed.cells[2].source == "raise NotImplementedError()"
+
+
+def test_another_assignments_notebook_that_shares_a_cell_name_is_named_too():
+    """Assignments share some cell names (predictions, tuning): a notebook of another assignment then carries one
+    of this assignment's answer cells among its own, and the note still asks whether it is the right notebook."""
+    this = release()
+    this.cells += [cell("code", "answer_c", "raise NotImplementedError()", solution=True),
+                   cell("code", "predictions", "raise NotImplementedError()", solution=True)]
+    other = new_notebook(cells=[cell("code", "predictions", "p = 1", solution=True),
+                                cell("code", "other_answer", "x = 1", solution=True),
+                                cell("code", "test_other", "assert x == 1", grade=True, locked=True, points=1)])
+    fixed, notes = normalize(other, this)
+    text = " ".join(notes)
+    assert "Only 1 of this assignment's 4 answer cells" in text and "other_answer, test_other" in text
+    assert "is it the right notebook (or a notebook of another assignment)?" in text
+    # A submission that merely lost some of its own cells is not suspected of being another notebook.
+    _, notes = normalize(submitted(answer_a="def a(): return 1"), this)
+    assert not any("right notebook" in n for n in notes)
