@@ -42,6 +42,7 @@ from autograder.exchange import student_env
 from autograder.release import SOLUTIONS, tool_env, write_course_config
 from autograder.notebook import read_notebook
 from autograder.submissions import MISTAKES, make_submission, write
+from tests.browser.waiting import poll
 
 ASSIGNMENT, NOTEBOOK, STUDENT, SECOND = "02_optimizers", "optimizers.ipynb", "alice", "bob"
 COURSE_ID = "odl-pytorch"
@@ -119,20 +120,6 @@ def evidence(driver, folder: Path, name: str):
         except Exception as failed:  # the evidence is a help, never the failure
             text.write_text(f"could not save the page: {failed!r}")
         raise AssertionError(f"{exc}\n(screenshot {shot}, page text {text})") from exc
-
-
-def poll(check, timeout: float, what: str, interval: float = 0.5):
-    """check() until it returns something truthy; its last value (or exception) in the message otherwise."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # the page is re-rendering: stale elements, missing frames
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not so after {timeout:.0f} s (last: {last!r})")
 
 
 def open_lab(driver, lab):

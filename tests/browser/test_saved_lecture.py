@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.waiting import poll
+
 LECTURE = "04_momentum_nesterov"
 RUN_S = 420              # Run All of lecture 04: about 60-90 s on 2 idle cores; the browser and server share them
 SUMMARY = re.compile(r"epoch 1/(\d+): train_loss \d")
@@ -48,19 +50,6 @@ return found;
 PLAYGROUND_JS = """
 return [...document.querySelectorAll('.course-playground img')].map(i => i.naturalWidth);
 """
-
-
-def poll(check, timeout, what, interval=0.5):
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as exc:  # re-rendering
-            last = exc
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not so after {timeout:.0f} s (last: {last!r})")
 
 
 def open_notebook(driver, lab, path):
