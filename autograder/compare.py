@@ -172,6 +172,16 @@ def check_prediction(
         raise CheckFailure(f"{exc}\n  Reasoning: {why}") from None
 
 
+def learning_rate(value, what: str) -> float:
+    """A student's chosen learning rate as a float (a one-element tensor is accepted), or a failure that says
+    what was expected: a finite number in (0, 10)."""
+    if isinstance(value, _tensor_type) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value < 10:
+        fail(f"{what} should be a positive float; got {describe(value)}")
+    return float(value)
+
+
 def check_true(condition: bool, message: str) -> None:
     if not condition:
         fail(message)

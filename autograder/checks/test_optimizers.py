@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from autograder import conventions
-from autograder.compare import CheckFailure, check_number, check_prediction, check_tensor, check_true, describe, fail
+from autograder.compare import (CheckFailure, check_number, check_prediction, check_tensor, check_true, describe,
+                                fail, learning_rate)
 from autograder.references import optimizer_probes as probes
 from autograder.references import optimizers as ref
 from autograder.scoring import Part
@@ -401,12 +402,8 @@ def test_split_train_val(student, device):
 @pytest.mark.task("tuning")
 def test_chosen_lr_reaches_the_target(student):
     e = ref.EXPERIMENT
-    lr = getattr(student, "chosen_lr")
-    if isinstance(lr, torch.Tensor) and lr.numel() == 1:
-        lr = lr.item()
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr < 10:
-        fail(f"chosen_lr should be the learning rate your search selected, a positive float; got {describe(lr)}")
-    acc = ref.validation_accuracy(float(lr))
+    lr = learning_rate(getattr(student, "chosen_lr"), "chosen_lr, the learning rate your search selected,")
+    acc = ref.validation_accuracy(lr)
     check_true(acc >= e["target"],
                f"chosen_lr = {lr:.3g}: FirstNet (torch.manual_seed({e['model_seed']})) trained {e['epochs']} epoch with "
                f"torch.optim.Adam at that rate (batch {e['batch_size']}, TensorLoader seed {e['loader_seed']}) on the "

@@ -7,7 +7,6 @@ graded test cell (grade_id ``test_<task>``); each test function is one check.
 from __future__ import annotations
 
 import copy
-import math
 
 import pytest
 import torch
@@ -15,7 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from autograder.compare import check_number, check_prediction, check_tensor, check_true, describe, fail
+from autograder.compare import (check_number, check_prediction, check_tensor, check_true, describe, fail,
+                                learning_rate)
 from autograder.references import pytorch_basics as ref
 from autograder.scoring import Part
 
@@ -428,15 +428,12 @@ def test_chosen_setting_reaches_the_target(student):
     """The student's learning rate and number of epochs, re-run with the reference FirstNet and training loop
     (so a mistake in Task 3 or 4 is not charged again here)."""
     e = ref.EXPERIMENT
-    lr, epochs = getattr(student, "chosen_lr"), getattr(student, "chosen_epochs")
-    if isinstance(lr, torch.Tensor) and lr.numel() == 1:
-        lr = lr.item()
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr < 10:
-        fail(f"chosen_lr should be the learning rate your runs selected, a positive float; got {describe(lr)}")
+    lr = learning_rate(getattr(student, "chosen_lr"), "chosen_lr, the learning rate your runs selected,")
+    epochs = getattr(student, "chosen_epochs")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= e["max_epochs"]:
         fail(f"chosen_epochs should be a whole number of epochs from 1 to {e['max_epochs']} (the budget); got "
              f"{describe(epochs)}")
-    acc = ref.validation_accuracy(float(lr), epochs)
+    acc = ref.validation_accuracy(lr, epochs)
     check_true(acc >= e["target"],
                f"chosen_lr = {lr:.3g}, chosen_epochs = {epochs}: FirstNet (torch.manual_seed(0)) trained {epochs} "
                f"epoch{'s' if epochs > 1 else ''} with {e['optimizer']} at that rate (batch 64, TensorLoader seed 0) "

@@ -199,7 +199,7 @@ PREDICTIONS = {  # name: (answer, {likely cause: the value that mistake gives}, 
         parameter_count(CIFAR_SIZE),
         {"the biases are missing: each nn.Linear(n_in, n_out) has n_in * n_out weights and n_out biases":
              parameter_count(CIFAR_SIZE, biases=False),
-         "that is FirstNet for 28 x 28 grey images; with image_size = 3 * 32 * 32 = 3072 only fc0 changes":
+         "that is FirstNet for 28 x 28 gray images; with image_size = 3 * 32 * 32 = 3072 only fc0 changes":
              parameter_count(28 * 28)},
         "the number of parameters of FirstNet(image_size=3 * 32 * 32)", {"rtol": 0.0, "atol": 0.5}),
     "predict_initial_loss": (

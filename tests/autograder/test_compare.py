@@ -87,3 +87,11 @@ def test_prediction_shapes_and_counts_name_the_mistake_and_give_the_reasoning():
     text = message(check_prediction, 1.0, 2.302585, "loss", why="ln 10", mistakes={"log10": 1.0})
     assert "Likely cause: log10" in text and "Reasoning: ln 10" in text
     assert "expected 3.12356e+06" in message(check_prediction, 3122500, 3123560, "count", why="w", rtol=0, atol=0.5)
+
+
+def test_learning_rate_accepts_numbers_and_one_element_tensors_only():
+    from autograder.compare import learning_rate
+
+    assert learning_rate(3e-3, "lr") == 3e-3 and learning_rate(torch.tensor(0.1), "lr") == pytest.approx(0.1)
+    for bad in (True, "0.1", float("nan"), 0.0, -1.0, 20.0, torch.ones(2)):
+        assert "lr should be a positive float" in message(learning_rate, bad, "lr")
